@@ -1,0 +1,47 @@
+"""A deterministic embedder for fast pipeline tests that are not about retrieval quality.
+
+It uses the real model tokenizer (so chunking is identical) and maps token-id bags to vectors by
+a fixed random projection: same text, same vector; overlapping texts, similar vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ragline.embed.base import l2_normalise
+from ragline.embed.model import DEFAULT_MODEL, resolve_model
+from ragline.embed.tokenizer import ModelTokenizer
+
+
+class HashingEmbedder:
+    def __init__(self, dim: int = 64, model: str = DEFAULT_MODEL):
+        spec = resolve_model(model)
+        self.model_id = f"hashing-{dim}"
+        self.revision = "1"
+        self.dim = dim
+        self.max_tokens = spec.max_tokens
+        self.tokenizer = ModelTokenizer(spec.path, spec.max_tokens)
+        self.calls = 0
+        self.texts_embedded = 0
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.offsets(text)
+
+    def count(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.count(texts)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        ids = self.tokenizer.encode(list(texts))["input_ids"] if texts else np.zeros((0, 1), int)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, token_ids in enumerate(ids):
+            for token in token_ids[token_ids > 0]:
+                rng = np.random.default_rng(int(token))
+                out[row] += rng.standard_normal(self.dim).astype(np.float32)
+        return l2_normalise(out + 1e-6)
+
+    def close(self) -> None:
+        pass

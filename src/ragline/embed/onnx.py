@@ -1,0 +1,110 @@
+"""ONNX Runtime embedder (the default): CPU, or CUDA when onnxruntime-gpu sees a GPU.
+
+    embedder = OnnxEmbedder()                      # all-MiniLM-L6-v2 from the shipped package
+    vectors = embedder.embed(["a chunk", "another"])   # (2, 384) float32, L2-normalised
+
+Construction is cheap and picklable; the session loads on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ragline.embed.base import l2_normalise, token_budget_batches
+from ragline.embed.export import ensure_onnx
+from ragline.embed.model import DEFAULT_MODEL, ModelSpec, resolve_model
+from ragline.embed.tokenizer import ModelTokenizer
+from ragline.errors import EmbedError
+
+
+class OnnxEmbedder:
+    def __init__(self, model: str = DEFAULT_MODEL, *, threads: int | None = None,
+                 token_budget: int = 8192, max_batch: int = 128, device: str = "auto"):
+        self.spec: ModelSpec = resolve_model(model)
+        self.model_id = self.spec.model_id
+        self.revision = f"{self.spec.revision}:onnx:{self.spec.pooling}"
+        self.max_tokens = self.spec.max_tokens
+        self.threads = threads or os.cpu_count() or 1
+        self.token_budget = token_budget
+        self.max_batch = max_batch
+        self.device = device
+        self.tokenizer = ModelTokenizer(self.spec.path, self.max_tokens)
+        self._session = None
+        self._dim: int | None = None
+
+    # The tokenizer is the chunker's, so chunks are cut by the tokens the model really sees.
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.offsets(text)
+
+    def count(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.count(texts)
+
+    def providers(self) -> list[str]:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if self.device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if self.device == "cuda":
+            raise EmbedError("device='cuda' asked for, but onnxruntime has no CUDA provider: "
+                             "pip install onnxruntime-gpu")
+        return ["CPUExecutionProvider"]
+
+    def _load(self):  # type: ignore[no-untyped-def]
+        if self._session is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            try:
+                self._session = ort.InferenceSession(str(ensure_onnx(self.spec)), options,
+                                                     providers=self.providers())
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+                raise EmbedError(f"cannot load ONNX model for {self.model_id}: {exc}") from exc
+            self._inputs = {i.name for i in self._session.get_inputs()}
+        return self._session
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed(["dimension probe"]).shape[1])
+        return self._dim
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        session = self._load()
+        feeds = {k: v for k, v in self.tokenizer.encode(texts).items() if k in self._inputs}
+        hidden = session.run(None, feeds)[0]
+        mask = feeds["attention_mask"][:, :, None].astype(np.float32)
+        if self.spec.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return l2_normalise(pooled)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        lengths = [min(n + 2, self.max_tokens) for n in self.count(texts)]
+        out: np.ndarray | None = None
+        for batch in token_budget_batches(lengths, self.token_budget, self.max_batch):
+            vectors = self._embed_batch([texts[i] for i in batch])
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                self._dim = vectors.shape[1]
+            out[batch] = vectors
+        assert out is not None
+        return out
+
+    def close(self) -> None:
+        self._session = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_session"] = None
+        return state

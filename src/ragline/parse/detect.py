@@ -1,0 +1,63 @@
+"""Choose a parser by sniffing content, then by extension."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from ragline.errors import ParseError
+from ragline.parse.base import ParsedDoc, SkippedInput
+
+EXTENSIONS = {
+    ".txt": "text", ".text": "text", ".rst": "text", ".log": "text",
+    ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown",
+    ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".pdf": "pdf",
+    ".jsonl": "jsonl", ".ndjson": "jsonl",
+}
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or a high share of control bytes in the first 8 KiB mean 'not text'."""
+    head = data[:8192]
+    if not head:
+        return False
+    if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):
+        return True
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return controls / len(head) > 0.1
+
+
+def detect_kind(data: bytes, name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    kind = EXTENSIONS.get(suffix)
+    if kind is None:
+        raise SkippedInput(f"unsupported file type {suffix or '(no extension)'!r}")
+    if kind == "pdf":
+        raise ParseError("corrupt PDF: the file does not start with a %PDF header")
+    if looks_binary(data):
+        raise SkippedInput(f"binary content in a {suffix} file")
+    return kind
+
+
+def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> ParsedDoc:
+    if not data:
+        raise ParseError("empty file")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ParseError(f"file too large: {len(data) / 2**20:.1f} MiB > limit "
+                         f"{max_bytes / 2**20:.1f} MiB (raise --max-file-size to ingest it)")
+    kind = detect_kind(data, name)
+    if kind == "text":
+        from ragline.parse.text import parse_text
+        return parse_text(data)
+    if kind == "markdown":
+        from ragline.parse.markdown import parse_markdown
+        return parse_markdown(data)
+    if kind == "html":
+        from ragline.parse.html import parse_html
+        return parse_html(data)
+    if kind == "pdf":
+        from ragline.parse.pdf import parse_pdf
+        return parse_pdf(data)
+    raise ParseError(f"{kind} files hold many records; read them with the JSONL source")

@@ -1,0 +1,155 @@
+"""Typed records that flow between ragline's stages.
+
+    item = SourceItem(uri="file:///a.md", path=Path("a.md"), size=10, mtime_ns=0)
+    doc = Document(doc_id="...", uri=item.uri, version="...", text="# Title", kind="markdown")
+
+Every stage takes and yields these frozen dataclasses, so a stage's signature is its contract.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    """One thing a source can hand to a parser: a file, or one record of a JSONL file."""
+
+    uri: str
+    path: Path | None = None
+    data: bytes | None = None
+    size: int = 0
+    mtime_ns: int = 0
+    # A cheap fingerprint (e.g. "size:mtime") used to skip unchanged items without reading them.
+    stat_key: str = ""
+    # Set by sources whose records carry their own content (JSONL): the content hash, known up front.
+    version: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    title: str | None = None
+
+    def read_bytes(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.path is None:
+            raise ValueError(f"source item {self.uri} has neither data nor path")
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A span of a document's text that shares structure: a PDF page or a Markdown heading."""
+
+    start: int
+    end: int
+    page: int | None = None
+    heading: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    doc_id: str
+    uri: str
+    version: str
+    text: str
+    kind: str
+    title: str | None = None
+    sections: tuple[Section, ...] = ()
+    metadata: Metadata = field(default_factory=dict)
+    # Problems that did not stop the document from being ingested (e.g. bytes replaced).
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    token_count: int
+    content_hash: str
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    uri: str
+    # Which retrievers found this chunk, with the rank (1-based) it had in each.
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+class Outcome(str, enum.Enum):
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class FailedItem:
+    uri: str
+    stage: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest run did. Failures are data: every failed item is listed with its reason."""
+
+    namespace: str = "default"
+    counts: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
+    failed: list[FailedItem] = field(default_factory=list)
+    warnings: list[FailedItem] = field(default_factory=list)
+    skipped: list[FailedItem] = field(default_factory=list)
+    duplicates: dict[str, str] = field(default_factory=dict)  # uri -> uri of the original
+    needs_ocr: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    tokens_embedded: int = 0
+    chunks_embedded: int = 0
+    cache_hits: int = 0
+    elapsed_s: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome, n: int = 1) -> None:
+        self.counts[outcome.value] += n
+
+    def fail(self, uri: str, stage: str, reason: str) -> None:
+        self.failed.append(FailedItem(uri, stage, reason))
+        self.count(Outcome.FAILED)
+
+    @property
+    def documents_seen(self) -> int:
+        return sum(self.counts.values()) - self.counts[Outcome.DELETED.value]
+
+    def to_dict(self) -> dict[str, Any]:
+        elapsed = max(self.elapsed_s, 1e-9)
+        return {
+            "namespace": self.namespace,
+            "documents": dict(self.counts),
+            "failed": [{"uri": f.uri, "stage": f.stage, "reason": f.reason} for f in self.failed],
+            "skipped": [{"uri": s.uri, "stage": s.stage, "reason": s.reason} for s in self.skipped],
+            "warnings": [{"uri": w.uri, "stage": w.stage, "reason": w.reason} for w in self.warnings],
+            "duplicates": dict(self.duplicates),
+            "needs_ocr": list(self.needs_ocr),
+            "chunks_written": self.chunks_written,
+            "chunks_deleted": self.chunks_deleted,
+            "chunks_embedded": self.chunks_embedded,
+            "tokens_embedded": self.tokens_embedded,
+            "cache_hits": self.cache_hits,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            "docs_per_s": round(self.documents_seen / elapsed, 2),
+            "chunks_per_s": round(self.chunks_written / elapsed, 2),
+        }

@@ -1,0 +1,99 @@
+"""The store interface every backend implements, and the registry that opens one by URI.
+
+    with open_store("local:./ragline-data", namespace="default") as store:
+        store.upsert(chunks, vectors)
+        hits = store.search_vector(query_vector, k=10, filter={"kind": "pdf"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ragline.errors import ConfigError
+from ragline.records import Chunk, Hit
+
+# Equality filters on chunk metadata, ANDed: {"kind": "pdf", "page": 3}.
+Filter = dict[str, Any]
+
+
+def tag(key: str, value: Any) -> str:
+    """The canonical 'key=value' string both retrievers filter on."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"{key}={value}"
+
+
+def filter_tags(filter: Filter | None) -> list[str]:
+    if not filter:
+        return []
+    return [tag(key, value) for key, value in sorted(filter.items())]
+
+
+def metadata_tags(metadata: dict[str, Any]) -> list[str]:
+    """Tags for every scalar metadata value short enough to filter on."""
+    return [tag(key, value) for key, value in metadata.items()
+            if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 512]
+
+
+@runtime_checkable
+class Store(Protocol):
+    namespace: str
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> int:
+        """Insert chunks that are not stored yet (by chunk_id); returns how many were new."""
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete every chunk of these documents; returns how many chunks went."""
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> int: ...
+
+    def search_vector(self, vector: np.ndarray, k: int, filter: Filter | None = None) -> list[Hit]: ...
+
+    def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]: ...
+
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]: ...
+
+    def count(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def flush(self) -> None:
+        """Bring derived indexes up to date and make them durable."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+StoreFactory = Callable[[str, str], Store]
+_REGISTRY: dict[str, StoreFactory] = {}
+
+
+def register_store(scheme: str, factory: StoreFactory) -> None:
+    _REGISTRY[scheme] = factory
+
+
+def open_store(uri: str, namespace: str = "default") -> Store:
+    scheme, sep, rest = uri.partition(":")
+    if not sep:
+        scheme, rest = "local", uri  # a bare path means the embedded store
+    if scheme == "local":
+        from ragline.store import local  # noqa: F401 - registers itself
+    factory = _REGISTRY.get(scheme)
+    if factory is None:
+        known = ", ".join(sorted({"local", *_REGISTRY}))
+        raise ConfigError(f"unknown store scheme {scheme!r} in {uri!r}; known: {known}")
+    return factory(rest, namespace)
+
+
+def iter_batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(array), size):
+        yield array[start:start + size]

@@ -1,0 +1,103 @@
+"""SQLite, the source of truth of the embedded store: chunks, vectors, ledger, cache, change log.
+
+WAL mode: one writer and many readers. Every change to the chunk set appends to ``changes``
+in the same transaction, so derived indexes can catch up from the sequence they last applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    -- AUTOINCREMENT: a row id is never reused, so each appears in the change log as at most
+    -- one 'add' and one 'del', and the log can be applied in batches in any order.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    namespace TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    token_count INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
+CREATE INDEX IF NOT EXISTS chunks_ns ON chunks (namespace, id);
+CREATE TABLE IF NOT EXISTS chunk_tags (chunk INTEGER NOT NULL, tag TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_tags_tag ON chunk_tags (tag, chunk);
+CREATE INDEX IF NOT EXISTS chunk_tags_chunk ON chunk_tags (chunk);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'del')),
+    chunk INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_ns ON changes (namespace, seq);
+CREATE TABLE IF NOT EXISTS files (
+    namespace TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    stat_key TEXT NOT NULL,
+    version TEXT,
+    kind TEXT,
+    state TEXT NOT NULL,
+    stage TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (namespace, uri)
+);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    file_uri TEXT NOT NULL,
+    version TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    title TEXT,
+    kind TEXT,
+    duplicate_of TEXT,
+    chunk_ids TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_file ON documents (namespace, file_uri);
+CREATE INDEX IF NOT EXISTS documents_text ON documents (namespace, text_hash);
+CREATE TABLE IF NOT EXISTS embed_cache (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+# SQLite's default limit on bound variables is 32766 since 3.32; stay well below it.
+MAX_VARIABLES = 900
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives any process crash; only a power loss can drop the last commits.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.executescript(SCHEMA)
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return conn
+
+
+def chunked(values: list, size: int = MAX_VARIABLES):  # type: ignore[no-untyped-def]
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

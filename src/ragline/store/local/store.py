@@ -1,0 +1,396 @@
+"""``local:PATH`` — the embedded default store (no server).
+
+    store = LocalStore(Path("ragline-data"), namespace="default")
+    with store.transaction():
+        store.upsert(chunks, vectors)
+    store.flush()
+
+SQLite (``ragline.db``) is the source of truth. The HNSW and BM25 indexes under
+``index/<namespace>/`` are derived: each records the change sequence it has applied and
+catches up from SQLite's change log when opened or searched, or is rebuilt from the chunk table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragline._faults import crashpoint
+from ragline.errors import StoreError
+from ragline.records import Chunk, Hit
+from ragline.store.base import Filter, filter_tags, metadata_tags, register_store
+from ragline.store.local.ann import AnnIndex
+from ragline.store.local.bm25 import Bm25Index
+from ragline.store.local.db import chunked, connect
+
+_CHUNK_COLUMNS = "id, chunk_id, doc_id, idx, text, start, end, token_count, content_hash, metadata"
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
+
+
+def _row_to_chunk(row: tuple) -> Chunk:
+    return Chunk(chunk_id=row[1], doc_id=row[2], index=row[3], text=row[4], start=row[5], end=row[6],
+                 token_count=row[7], content_hash=row[8], metadata=json.loads(row[9]))
+
+
+class LocalStore:
+    def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True):
+        self.path = Path(path)
+        self.namespace = namespace
+        self.auto_sync = auto_sync
+        try:
+            self.db: sqlite3.Connection = connect(self.path / "ragline.db")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store at {self.path}: {exc}") from exc
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", namespace)
+        self.index_dir = self.path / "index" / safe
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._ann: AnnIndex | None = None
+        self._bm25: Bm25Index | None = None
+        self.problems: list[str] = []   # what was found wrong with derived indexes on load
+        self._tx_depth = 0
+        self._lock = threading.RLock()
+        self.generation = 0
+
+    # ----- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.db is None:
+            return
+        try:
+            if self._ann is not None or self._bm25 is not None:
+                self.flush()
+        finally:
+            if self._bm25 is not None:
+                self._bm25.close()
+            self.db.close()
+            self.db = None  # type: ignore[assignment]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._tx_depth == 0:
+                self.db.execute("BEGIN IMMEDIATE")
+            self._tx_depth += 1
+            try:
+                yield
+            except BaseException:
+                self._tx_depth -= 1
+                if self._tx_depth == 0:
+                    self.db.execute("ROLLBACK")
+                raise
+            self._tx_depth -= 1
+            if self._tx_depth == 0:
+                crashpoint("commit")
+                self.db.execute("COMMIT")
+                self.generation += 1
+
+    # ----- settings persisted beside the data -------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"{self.namespace}:{key}",)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{self.namespace}:{key}", value))
+
+    @property
+    def dim(self) -> int | None:
+        value = self.get_meta("dim")
+        return int(value) if value else None
+
+    # ----- writes ------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> int:
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if not chunks:
+            return 0
+        dim = self.dim
+        if dim is None:
+            self.set_meta("dim", str(vectors.shape[1]))
+        elif vectors.shape[1] != dim:
+            raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
+                             f"{dim}-d vectors (built with another embedder? use a new store)")
+        added = 0
+        with self.transaction():
+            for chunk, vector in zip(chunks, vectors):
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO chunks (chunk_id, namespace, doc_id, idx, text, start, end,"
+                    " token_count, content_hash, metadata, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (chunk.chunk_id, self.namespace, chunk.doc_id, chunk.index, chunk.text, chunk.start,
+                     chunk.end, chunk.token_count, chunk.content_hash,
+                     json.dumps(chunk.metadata, ensure_ascii=False, sort_keys=True), encode_vector(vector)))
+                if cursor.rowcount != 1:
+                    continue  # already stored: upserts are idempotent
+                rowid = cursor.lastrowid
+                tags = metadata_tags({**chunk.metadata, "doc_id": chunk.doc_id})
+                self.db.executemany("INSERT INTO chunk_tags VALUES (?, ?)", [(rowid, t) for t in tags])
+                self.db.execute("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'add', ?)",
+                                (self.namespace, rowid))
+                added += 1
+            crashpoint("write")
+        return added
+
+    def _delete_rows(self, where: str, values: list[str]) -> int:
+        removed = 0
+        with self.transaction():
+            for part in chunked(values):
+                marks = ",".join("?" * len(part))
+                rowids = [r[0] for r in self.db.execute(
+                    f"SELECT id FROM chunks WHERE namespace = ? AND {where} IN ({marks})",
+                    (self.namespace, *part))]
+                for ids in chunked(rowids):
+                    id_marks = ",".join("?" * len(ids))
+                    self.db.execute(f"DELETE FROM chunk_tags WHERE chunk IN ({id_marks})", ids)
+                    self.db.execute(f"DELETE FROM chunks WHERE id IN ({id_marks})", ids)
+                    self.db.executemany("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'del', ?)",
+                                        [(self.namespace, r) for r in ids])
+                removed += len(rowids)
+        return removed
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        return self._delete_rows("doc_id", list(doc_ids))
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> int:
+        return self._delete_rows("chunk_id", list(chunk_ids))
+
+    # ----- derived indexes ---------------------------------------------------------------
+    def _max_seq(self) -> int:
+        row = self.db.execute("SELECT max(seq) FROM changes WHERE namespace = ?", (self.namespace,)).fetchone()
+        stored = self.get_meta("compacted_seq")
+        return max(row[0] or 0, int(stored) if stored else 0)
+
+    @property
+    def ann(self) -> AnnIndex:
+        if self._ann is None:
+            path = self.index_dir / "ann.npz"
+            try:
+                self._ann = AnnIndex.load(path)
+            except FileNotFoundError:
+                if self.count():
+                    self.problems.append("ann index file is missing")
+                self._ann = None
+            except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
+                self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
+                self._ann = None
+            if self._ann is None:
+                self._ann = self._build_ann()
+        return self._ann
+
+    @property
+    def bm25(self) -> Bm25Index:
+        if self._bm25 is None:
+            path = self.index_dir / "bm25"
+            try:
+                self._bm25 = Bm25Index(path)
+                self._bm25.num_docs()
+                if self._bm25.applied_seq == 0 and self.count():
+                    self.problems.append("bm25 index is missing")
+                    self._rebuild_bm25()
+            except Exception as exc:  # noqa: BLE001 - tantivy raises ValueError/OSError variants
+                self.problems.append(f"bm25 index is unreadable ({type(exc).__name__}: {exc})")
+                self._rebuild_bm25()
+        return self._bm25
+
+    def _iter_rows(self, columns: str) -> Iterator[list[tuple]]:
+        last = 0
+        while True:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM chunks WHERE namespace = ? AND id > ? ORDER BY id LIMIT 4096",
+                (self.namespace, last)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def _build_ann(self) -> AnnIndex:
+        """Rebuild the HNSW index from the chunk table (the source of truth)."""
+        seq = self._max_seq()
+        ann = AnnIndex(self.dim)
+        for rows in self._iter_rows("id, vector"):
+            ann.add(np.array([r[0] for r in rows], dtype=np.int64),
+                    decode_vectors([r[1] for r in rows], self.dim or 0))
+        ann.applied_seq = seq
+        return ann
+
+    def _rebuild_bm25(self) -> None:
+        if self._bm25 is not None:
+            self._bm25.close()
+        Bm25Index.destroy(self.index_dir / "bm25")
+        self._bm25 = Bm25Index(self.index_dir / "bm25")
+        seq = self._max_seq()
+        for rows in self._iter_rows("id, text, metadata, doc_id"):
+            self._bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
+        self._bm25.commit(seq)
+
+    def rebuild_indexes(self) -> None:
+        with self._lock:
+            self._ann = self._build_ann()
+            self._rebuild_bm25()
+            self.flush()
+
+    def sync(self) -> int:
+        """Apply the change log to both derived indexes; returns how many changes were applied."""
+        with self._lock:
+            ann, bm25 = self.ann, self.bm25
+            start = min(ann.applied_seq, bm25.applied_seq)
+            changes = self.db.execute(
+                "SELECT seq, op, chunk FROM changes WHERE namespace = ? AND seq > ? ORDER BY seq",
+                (self.namespace, start)).fetchall()
+            if not changes:
+                return 0
+            for part in chunked(changes, 4096):
+                added = [c[2] for c in part if c[1] == "add"]
+                rows = []
+                for ids in chunked(added):
+                    marks = ",".join("?" * len(ids))
+                    rows += self.db.execute(
+                        f"SELECT id, text, metadata, doc_id, vector FROM chunks WHERE id IN ({marks})",
+                        ids).fetchall()
+                # Rows added and deleted since the last sync are simply absent from ``rows``.
+                ann_new = {c[2] for c in part if c[0] > ann.applied_seq}
+                ann_rows = [r for r in rows if r[0] in ann_new]
+                if ann_rows:
+                    ann.add(np.array([r[0] for r in ann_rows], dtype=np.int64),
+                            decode_vectors([r[4] for r in ann_rows], self.dim or 0))
+                bm25_new = {c[2] for c in part if c[0] > bm25.applied_seq}
+                bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]}))
+                          for r in rows if r[0] in bm25_new])
+                deleted = [c for c in part if c[1] == "del"]
+                ann.remove([c[2] for c in deleted if c[0] > ann.applied_seq])
+                bm25.remove([c[2] for c in deleted if c[0] > bm25.applied_seq])
+                crashpoint("index")
+            last = changes[-1][0]
+            ann.applied_seq = max(ann.applied_seq, last)
+            bm25.commit(max(bm25.applied_seq, last))
+            if ann.needs_compaction():
+                self._ann = ann.compacted()
+            self.generation += 1
+            return len(changes)
+
+    def flush(self) -> None:
+        """Sync derived indexes, write them durably, and trim the change log they both applied."""
+        with self._lock:
+            self.sync()
+            ann = self.ann
+            ann.save(self.index_dir / "ann.npz")
+            applied = min(ann.applied_seq, self.bm25.applied_seq)
+            if applied:
+                with self.transaction():
+                    self.set_meta("compacted_seq", str(max(applied, int(self.get_meta("compacted_seq") or 0))))
+                    self.db.execute("DELETE FROM changes WHERE namespace = ? AND seq <= ?",
+                                    (self.namespace, applied))
+
+    def _maybe_sync(self) -> None:
+        if self.auto_sync and self._max_seq() > min(self.ann.applied_seq, self.bm25.applied_seq):
+            self.sync()
+
+    # ----- reads -------------------------------------------------------------------------
+    def allowed_rowids(self, filter: Filter | None) -> np.ndarray | None:
+        tags = filter_tags(filter)
+        if not tags:
+            return None
+        query = " INTERSECT ".join("SELECT chunk FROM chunk_tags WHERE tag = ?" for _ in tags)
+        return np.array([r[0] for r in self.db.execute(query, tags)], dtype=np.int64)
+
+    def _hits(self, scored: list[tuple[int, float]], retriever: str) -> list[Hit]:
+        if not scored:
+            return []
+        ids = [rowid for rowid, _ in scored]
+        marks = ",".join("?" * len(ids))
+        rows = {r[0]: r for r in self.db.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks}) AND namespace = ?",
+            (*ids, self.namespace))}
+        hits = []
+        for rank, (rowid, score) in enumerate(scored, start=1):
+            row = rows.get(rowid)
+            if row is None:
+                continue  # deleted since the index was synced
+            chunk = _row_to_chunk(row)
+            hits.append(Hit(chunk=chunk, score=score, uri=chunk.metadata.get("uri", ""),
+                            ranks={retriever: rank}))
+        return hits
+
+    def search_vector(self, vector: np.ndarray, k: int, filter: Filter | None = None) -> list[Hit]:
+        with self._lock:
+            self._maybe_sync()
+            allowed = self.allowed_rowids(filter)
+            if allowed is not None and len(allowed) == 0:
+                return []
+            return self._hits(self.ann.search(vector, k, allowed), "dense")
+
+    def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
+        with self._lock:
+            self._maybe_sync()
+            return self._hits(self.bm25.search(query, k, filter), "bm25")
+
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        found: dict[str, Chunk] = {}
+        for part in chunked(list(chunk_ids)):
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                    f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE namespace = ? AND chunk_id IN ({marks})",
+                    (self.namespace, *part)):
+                found[row[1]] = _row_to_chunk(row)
+        return [found[c] for c in chunk_ids if c in found]
+
+    def vectors(self, chunk_ids: Sequence[str]) -> np.ndarray:
+        dim = self.dim or 0
+        blobs: dict[str, bytes] = {}
+        for part in chunked(list(chunk_ids)):
+            marks = ",".join("?" * len(part))
+            blobs.update(self.db.execute(
+                f"SELECT chunk_id, vector FROM chunks WHERE namespace = ? AND chunk_id IN ({marks})",
+                (self.namespace, *part)).fetchall())
+        return decode_vectors([blobs[c] for c in chunk_ids if c in blobs], dim)
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM chunks WHERE namespace = ?", (self.namespace,)).fetchone()[0]
+
+    def chunk_rowids(self) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE namespace = ?", (self.namespace,))}
+
+    def stats(self) -> dict[str, Any]:
+        db_file = self.path / "ragline.db"
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {
+            "store": f"local:{self.path}",
+            "namespace": self.namespace,
+            "chunks": self.count(),
+            "dim": self.dim,
+            "ann_vectors": len(self.ann),
+            "ann_dead": self.ann.dead,
+            "bm25_docs": self.bm25.num_docs(),
+            "pending_changes": self._max_seq() - min(self.ann.applied_seq, self.bm25.applied_seq),
+            "db_bytes": db_file.stat().st_size if db_file.exists() else 0,
+            "disk_bytes": size,
+            "updated_at": time.time(),
+        }
+
+
+def _open_local(rest: str, namespace: str) -> LocalStore:
+    return LocalStore(Path(rest or "ragline-data"), namespace)
+
+
+register_store("local", _open_local)
