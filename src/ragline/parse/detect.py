@@ -43,11 +43,13 @@ def detect_kind(data: bytes, name: str) -> str:
 
 def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> ParsedDoc:
     if not data:
-        raise ParseError("empty file")
+        raise SkippedInput("empty file")
     if max_bytes is not None and len(data) > max_bytes:
         raise ParseError(f"file too large: {len(data) / 2**20:.1f} MiB > limit "
                          f"{max_bytes / 2**20:.1f} MiB (raise --max-file-size to ingest it)")
     kind = detect_kind(data, name)
+    if kind != "pdf" and not data.strip(b" \t\r\n\x0b\x0c\xc2\xa0\xe3\x80\x80"):
+        raise SkippedInput("no text content (only whitespace)")
     if kind == "text":
         from ragline.parse.text import parse_text
         return parse_text(data)

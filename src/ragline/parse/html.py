@@ -60,11 +60,14 @@ def parse_html(data: bytes) -> ParsedDoc:
     html, warnings = decode(data)
     tree = HTMLParser(html)
     title = _title(tree)
+    # Permalink anchors (Sphinx's "¶") and scripts are noise to every extractor.
+    for node in tree.css("a.headerlink, script, style, noscript, template"):
+        node.decompose()
+    markdown = _trafilatura_markdown(tree.html or "")
     fallback = _selectolax_text(tree)
-    markdown = _trafilatura_markdown(html)
-    # Trafilatura can lose most of a page it cannot parse fully (very deep nesting): trust it
-    # only when it kept a fair share of what the plain boilerplate-stripped text holds.
-    if markdown and len(markdown) >= 0.3 * len(fallback):
+    # lxml (under trafilatura) stops at nesting depth 256 and silently loses the rest of the
+    # page: trust trafilatura only when it kept at least half of the boilerplate-stripped text.
+    if markdown and len(markdown) >= 0.5 * len(fallback):
         blocks, md_title = markdown_blocks(markdown)
         title = title or md_title
     elif fallback:

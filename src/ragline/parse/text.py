@@ -29,9 +29,17 @@ def decode(data: bytes) -> tuple[str, list[str]]:
         return lossy, [f"invalid UTF-8: {bad} undecodable byte sequence(s) replaced with U+FFFD"]
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None:
         raise ParseError("undecodable text: not UTF-8 and no other encoding fits")
+    # Among equally plausible single-byte guesses, Western European (cp1252, a superset of
+    # printable Latin-1) is by far the most common; charset-normalizer's ranking can pick
+    # cp1250 and turn "à" into "ŕ".
+    for match in matches:
+        if match.encoding in ("cp1252", "latin_1", "iso8859_15") and match.chaos <= best.chaos + 0.05:
+            best = match
+            break
     return str(best), [f"not UTF-8: decoded as {best.encoding}"]
 
 

@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# torch is needed once, to export the shipped model to ONNX (and for parity tests); pin the
+# CPU release that lies on this machine's disk, so pip never pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+STORE ?= local:ragline-data
+QUERY ?= How do I report a bug in Python?
+
+.PHONY: demo test test-fast eval bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ragline ingest samples/corpus --store $(STORE)
+	$(BIN)/ragline search "$(QUERY)" --store $(STORE) -k 5
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/ragline bench ingest samples/corpus
+
+clean:
+	rm -rf $(VENV) ragline-data
