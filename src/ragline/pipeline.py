@@ -216,7 +216,7 @@ class IngestRun:
             return
         outcome = Outcome.CHANGED if known is not None else Outcome.NEW
         old_ids = known.chunk_ids if known else ()
-        text_hash = content_hash(doc.text)
+        text_hash = dedup_hash(doc.text)
         original_id = self.batch.text_hashes.get(text_hash)
         if original_id is None:
             original = self.ledger.original_of(text_hash, doc.doc_id)
@@ -333,6 +333,12 @@ class IngestRun:
         started = time.perf_counter()
         self.store.flush()
         self._timed("index", started)
+
+
+def dedup_hash(text: str) -> str:
+    """Hash of the text with whitespace collapsed: re-wrapped or re-indented copies are exact
+    duplicates of each other, since they read the same and chunk to the same words."""
+    return content_hash(" ".join(text.split()))
 
 
 def _uri_exists(uri: str) -> bool:

@@ -29,7 +29,7 @@ class Bm25Index:
 
         self.path = path
         builder = tantivy.SchemaBuilder()
-        builder.add_unsigned_field("rowid", stored=True, indexed=True, fast=True)
+        builder.add_integer_field("rowid", stored=True, indexed=True, fast=True)
         builder.add_text_field("body", stored=False, tokenizer_name="en_stem")
         builder.add_text_field("tags", stored=False, tokenizer_name="raw")
         self.schema = builder.build()
@@ -66,7 +66,7 @@ class Bm25Index:
         for rowid, text, tags in rows:
             writer.delete_documents_by_term("rowid", rowid)
             document = tantivy.Document()
-            document.add_unsigned("rowid", rowid)
+            document.add_integer("rowid", rowid)
             document.add_text("body", text)
             for value in tags:
                 document.add_text("tags", value)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragline.chunk import Chunker, ChunkerConfig, split
+from ragline.errors import ConfigError
+from ragline.ids import make_doc_id
+from ragline.records import Document, Section
+
+WORDS = st.sampled_from(["alpha", "beta", "gamma.", "delta,", "epsilon!", "zeta", "\n\n", "\n", "naïve",
+                         "über-long-hyphenated-word", "3.14", "x", "(paren)", "日本語", "—"])
+
+
+def test_split_cuts_at_sentence_boundary(hashing_embedder):
+    text = ("One two three four five six. " * 3 + "Seven eight nine ten eleven twelve. ") * 2
+    spans = split(text, hashing_embedder, max_tokens=20, overlap=0)
+    assert len(spans) > 1
+    for span in spans[:-1]:
+        assert text[span.start:span.end].endswith("."), text[span.start:span.end]
+
+
+def test_split_prefers_paragraph_over_sentence(hashing_embedder):
+    text = "Aaa bbb ccc. Ddd eee fff.\n\nGgg hhh iii. Jjj kkk lll. Mmm nnn ooo. Ppp qqq rrr."
+    spans = split(text, hashing_embedder, max_tokens=16, overlap=0)
+    assert text[spans[0].start:spans[0].end] == "Aaa bbb ccc. Ddd eee fff."
+
+
+def test_overlap_repeats_tail_tokens(hashing_embedder):
+    text = " ".join(f"w{i}" for i in range(300))
+    spans = split(text, hashing_embedder, max_tokens=50, overlap=10)
+    for a, b in zip(spans, spans[1:]):
+        assert b.start < a.end, "consecutive chunks must overlap"
+
+
+@pytest.mark.parametrize("max_tokens, overlap", [(4, 0), (64, 32), (64, -1)])
+def test_invalid_parameters_say_what_to_change(hashing_embedder, max_tokens, overlap):
+    with pytest.raises(ConfigError):
+        split("some text", hashing_embedder, max_tokens, overlap)
+
+
+def test_chunker_rejects_size_above_model_limit(hashing_embedder):
+    with pytest.raises(ConfigError, match="model's limit"):
+        Chunker(hashing_embedder, 256, ChunkerConfig(max_tokens=512))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(WORDS, min_size=1, max_size=400), max_tokens=st.integers(8, 80),
+       overlap_frac=st.floats(0, 0.45))
+def test_spans_are_exact_bounded_and_cover_the_text(hashing_embedder, words, max_tokens, overlap_frac):
+    text = " ".join(words).strip()
+    overlap = int(max_tokens * overlap_frac) if max_tokens // 2 > 0 else 0
+    overlap = min(overlap, max_tokens // 2 - 1)
+    spans = split(text, hashing_embedder, max_tokens, overlap)
+    offsets = hashing_embedder.offsets(text)
+    if not offsets:
+        assert spans == []
+        return
+    assert spans[0].start == offsets[0][0] and spans[-1].end == offsets[-1][1]
+    for span in spans:
+        chunk = text[span.start:span.end]
+        assert chunk == chunk.strip() and chunk
+        assert hashing_embedder.count([chunk])[0] == span.token_count <= max_tokens
+    for a, b in zip(spans, spans[1:]):
+        assert a.start < b.start and b.start <= a.end + 2 or text[a.end:b.start].strip() == ""
+
+
+def test_chunker_lineage(hashing_embedder):
+    text = "Intro\n\n" + "Para one sentence. " * 80 + "\n\nSecond part. " * 40
+    mid = text.index("Second")
+    doc = Document(doc_id=make_doc_id("ns", "file:///x.md"), uri="file:///x.md", version="v", text=text,
+                   kind="markdown", sections=(Section(0, mid, page=1, heading=("A",)),
+                                              Section(mid, len(text), page=2, heading=("A", "B"))),
+                   metadata={"uri": "file:///x.md"})
+    chunks = Chunker(hashing_embedder, 256, ChunkerConfig(64, 8))(doc)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    for chunk in chunks:
+        assert doc.text[chunk.start:chunk.end] == chunk.text
+        assert chunk.token_count <= 64
+        assert chunk.metadata["page"] == (1 if chunk.start < mid else 2)
+    assert chunks[-1].metadata["heading"] == "A > B"
+    # Same input, same ids: upserts are idempotent.
+    assert [c.chunk_id for c in Chunker(hashing_embedder, 256, ChunkerConfig(64, 8))(doc)] == \
+           [c.chunk_id for c in chunks]
