@@ -59,6 +59,7 @@ def ingest(
     max_tokens: Annotated[int, typer.Option(help="Chunk size in model tokens.")] = 256,
     overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.")] = 32,
     max_file_size: Annotated[int, typer.Option(help="Largest file to ingest, in MiB.")] = 20,
+    batch_chunks: Annotated[int, typer.Option(help="Chunks embedded and committed together.")] = 256,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,7 +67,7 @@ def ingest(
     from ragline.progress import IngestProgress
 
     with _engine(store, namespace, embedder, max_tokens=max_tokens, overlap=overlap,
-                 max_file_bytes=max_file_size * 2**20) as engine:
+                 max_file_bytes=max_file_size * 2**20, batch_chunks=batch_chunks) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total)

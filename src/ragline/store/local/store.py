@@ -231,6 +231,7 @@ class LocalStore:
         for rows in self._iter_rows("id, vector"):
             ann.add(np.array([r[0] for r in rows], dtype=np.int64),
                     decode_vectors([r[1] for r in rows], self.dim or 0))
+            crashpoint("index")
         ann.applied_seq = seq
         return ann
 
@@ -242,6 +243,7 @@ class LocalStore:
         seq = self._max_seq()
         for rows in self._iter_rows("id, text, metadata, doc_id"):
             self._bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
+            crashpoint("index")
         self._bm25.commit(seq)
 
     def rebuild_indexes(self) -> None:
