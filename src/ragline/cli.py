@@ -168,7 +168,9 @@ def bench_ingest(path: Path, store: Annotated[Optional[str], typer.Option(help="
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* an Exit's code instead of raising it.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except RaglineError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)
@@ -176,10 +178,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors: typer vendors its own click, so match the interface, not the class.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

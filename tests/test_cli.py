@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def ragline(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "ragline.cli", *args], capture_output=True, text=True,
+                            env=env, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_ingest_search_stats_verify_with_the_real_model(tmp_path):
+    from tests.conftest import SAMPLES
+
+    store = f"local:{tmp_path / 'store'}"
+    report = json.loads(ragline("ingest", str(SAMPLES), "--store", store, "--json").stdout)
+    assert report["documents"]["new"] >= 40 and not report["failed"]
+    assert report["chunks_written"] == report["chunks_embedded"] > 50
+    hits = json.loads(ragline("search", "how do I sort a list by a key function", "--store", store,
+                              "--json", "-k", "3").stdout)
+    assert hits[0]["uri"].endswith("sorting-howto.pdf") and hits[0]["page"] is not None
+    hits = json.loads(ragline("search", "copy module shallow and deep copy", "--store", store, "--json",
+                              "--mode", "dense", "--filter", "kind=html").stdout)
+    assert hits and all(h["uri"].endswith(".html") for h in hits)
+    assert hits[0]["uri"].endswith("library-copy.html")
+    again = json.loads(ragline("ingest", str(SAMPLES), "--store", store, "--json").stdout)
+    assert again["chunks_embedded"] == 0 and again["documents"]["unchanged"] == sum(report["documents"].values())
+    stats = json.loads(ragline("stats", "--store", store, "--json").stdout)
+    assert stats["chunks"] == report["chunks_written"]
+    assert '"drift": 0' in ragline("verify", "--store", store, "--json").stdout
+    human = ragline("search", "Zen of Python", "--store", store).stdout
+    assert "zen-of-python.txt" in human
+
+
+def test_exit_codes(tmp_path):
+    from tests.conftest import FIXTURES
+
+    store = f"local:{tmp_path / 'store'}"
+    ok = ragline("ingest", str(FIXTURES / "bad"), "--store", store, "--embedder", "hashing:64")
+    assert "encrypted PDF" in ok.stdout
+    strict = ragline("ingest", str(FIXTURES / "bad"), "--store", store, "--embedder", "hashing:64",
+                     "--strict", check=False)
+    assert strict.returncode == 1
+    missing = ragline("ingest", str(tmp_path / "nope"), "--store", store, check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    usage = ragline("search", check=False)
+    assert usage.returncode == 2
+    bad_mode = ragline("search", "x", "--mode", "fuzzy", "--store", store, "--embedder", "hashing:64",
+                       check=False)
+    assert bad_mode.returncode == 2 and "unknown search mode" in bad_mode.stderr
+    other_model = ragline("ingest", str(FIXTURES / "good"), "--store", store, "--embedder", "hashing:32",
+                          check=False)
+    assert other_model.returncode == 2 and "built with embedder" in other_model.stderr
