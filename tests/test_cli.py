@@ -58,6 +58,7 @@ def test_exit_codes(tmp_path):
     bad_mode = ragline("search", "x", "--mode", "fuzzy", "--store", store, "--embedder", "hashing:64",
                        check=False)
     assert bad_mode.returncode == 2 and "unknown search mode" in bad_mode.stderr
+    ragline("ingest", str(FIXTURES / "good"), "--store", store, "--embedder", "hashing:64")
     other_model = ragline("ingest", str(FIXTURES / "good"), "--store", store, "--embedder", "hashing:32",
                           check=False)
     assert other_model.returncode == 2 and "built with embedder" in other_model.stderr
