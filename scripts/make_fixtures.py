@@ -15,7 +15,7 @@ Usage:
     python scripts/make_fixtures.py --only samples # or: --only fixtures
     python scripts/make_fixtures.py --cranfield /path/to/cranfield   # BEIR folder
 
-The JSONL files need the Cranfield data (default /work/shared/datasets/cranfield);
+The JSONL files need the Cranfield data (default ../shared/datasets/cranfield beside the checkout);
 without it they are left as committed.
 
 What it writes (everything else in the two folders is a real file copied
@@ -56,7 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "corpus"
 FIXTURES = ROOT / "tests" / "fixtures" / "corpus"
-DEFAULT_CRANFIELD = Path("/work/shared/datasets/cranfield")
+DEFAULT_CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield"
 
 # Password of tests/fixtures/corpus/bad/encrypted.pdf (user / owner).
 ENCRYPTED_USER_PASSWORD = "ragline-fixture"
