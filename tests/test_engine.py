@@ -172,7 +172,6 @@ def test_verify_repair_fixes_damaged_derived_index(corpus, tmp_path, engine_fact
     else:
         for segment in (index_dir / "bm25").glob("*.idx"):
             segment.write_bytes(segment.read_bytes()[:10])
-    from ragline.engine import Engine
     from ragline.ledger import Ledger
     from ragline.store.local import LocalStore
     from ragline.verify import verify
@@ -186,7 +185,6 @@ def test_verify_repair_fixes_damaged_derived_index(corpus, tmp_path, engine_fact
     with engine_factory(store_path) as engine:
         assert engine.verify()["drift"] == 0
         assert engine.search("psmisc", 1, mode="bm25")
-    assert Engine  # imported for the type of store used above
 
 
 def test_search_modes_and_errors(corpus, engine_factory):
@@ -219,5 +217,6 @@ def test_symlink_loop_and_unreadable_dir(corpus, engine_factory):
         report = engine.ingest([corpus])
         uris = [d.uri for d in engine.ledger.all_documents()]
         assert len(uris) == len(set(uris))
-        assert not any("/loop/" in u for u in uris) or not any("good/psmisc" in u for u in uris)
+        # The loop leads back to the corpus root, already walked: nothing is ingested through it.
+        assert not any("/loop/" in u for u in uris)
         assert report.counts["new"] >= 15

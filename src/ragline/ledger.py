@@ -53,11 +53,10 @@ class Ledger:
         return FileRecord(*row) if row else None
 
     def files_under(self, root_uri: str) -> list[FileRecord]:
-        prefix = root_uri if root_uri.endswith("/") else root_uri
         rows = self.db.execute(
             "SELECT uri, stat_key, version, state, stage, error, attempts FROM files "
             "WHERE namespace = ? AND (uri = ? OR substr(uri, 1, ?) = ?)",
-            (self.namespace, root_uri, len(prefix), prefix)).fetchall()
+            (self.namespace, root_uri, len(root_uri), root_uri)).fetchall()
         return [FileRecord(*r) for r in rows]
 
     def record_file(self, uri: str, stat_key: str, version: str | None, state: str, *,

@@ -255,7 +255,7 @@ class IngestRun:
         if not chunks:
             return np.zeros((0, 0), dtype=np.float32)
         hashes = [c.content_hash for c in chunks]
-        cached, missing = self.cache.lookup(hashes, None)
+        cached, missing = self.cache.lookup(hashes)
         self.report.cache_hits += len(cached)
         vectors: list[np.ndarray | None] = [cached.get(i) for i in range(len(chunks))]
         if missing:

@@ -86,4 +86,4 @@ def test_cache_keys_differ_by_model_and_revision(tmp_path):
     db = connect(tmp_path / "c.db")
     a, b, c = (EmbeddingCache(db, "m1", "r1"), EmbeddingCache(db, "m1", "r2"), EmbeddingCache(db, "m2", "r1"))
     a.store(["h"], np.ones((1, 4), dtype=np.float32))
-    assert a.lookup(["h"], 4)[1] == [] and b.lookup(["h"], 4)[1] == [0] and c.lookup(["h"], 4)[1] == [0]
+    assert a.lookup(["h"])[1] == [] and b.lookup(["h"])[1] == [0] and c.lookup(["h"])[1] == [0]

@@ -28,7 +28,7 @@ class EmbeddingCache:
     def key(self, text_hash: str) -> bytes:
         return xxhash.xxh3_128_digest(self.prefix + text_hash.encode())
 
-    def lookup(self, text_hashes: Sequence[str], dim: int | None) -> tuple[dict[int, np.ndarray], list[int]]:
+    def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
         """Returns {position: vector} for cached texts and the positions that still need embedding."""
         keys = [self.key(h) for h in text_hashes]
         found: dict[bytes, bytes] = {}
