@@ -80,9 +80,12 @@ def test_kill_during_second_run_after_edits(clean_run, tmp_path):
     shutil.copytree(FIXTURES, corpus)
     store = tmp_path / "store"
     assert ingest(corpus, store).returncode == 0
-    (corpus / "good/psmisc-README.md").unlink()
+    readme = corpus / "good/psmisc-README.md"
+    borrowed = readme.read_text()[:1500]
+    readme.unlink()
     bsd = corpus / "good/bsd-license.txt"
-    bsd.write_text(bsd.read_text() + "\nA new closing paragraph that changes this file.\n")
+    # A real edit: enough new text that the file is no longer a near-duplicate of its old copy.
+    bsd.write_text(bsd.read_text() + "\n" + borrowed)
     crashed = ingest(corpus, store, "write:1")
     assert crashed.returncode == -signal.SIGKILL
     assert ingest(corpus, store).returncode == 0

@@ -41,7 +41,7 @@ def test_fixture_corpus_bad_inputs_reported_rest_ingested(corpus, engine_factory
 
 
 def test_exact_duplicates_are_not_embedded_twice(corpus, engine_factory):
-    with engine_factory() as engine:
+    with engine_factory(near_dup_threshold=0) as engine:  # exact dedup alone
         report = engine.ingest([corpus])
         pairs = {frozenset((k.rsplit("/", 1)[-1], v.rsplit("/", 1)[-1])) for k, v in report.duplicates.items()}
         assert frozenset(("bsd-license-copy.txt", "bsd-license.txt")) in pairs

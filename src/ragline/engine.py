@@ -23,6 +23,7 @@ from ragline.embed.base import Embedder
 from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ConfigError, QueryError
 from ragline.ledger import Ledger
+from ragline.neardup import NearDupConfig
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
 from ragline.search import rrf
@@ -43,6 +44,10 @@ class EngineConfig:
     batch_chunks: int = 256
     # Each retriever's candidate depth in hybrid mode, as a multiple of k (ARCHITECTURE §5).
     hybrid_depth: int = 4
+    # Near-duplicate removal: Jaccard threshold on word 5-shingles (0 turns it off).
+    near_dup_threshold: float = 0.9
+    # Parse processes (None: half the cores; 0: parse on the coordinator thread).
+    parse_workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,22 +105,28 @@ class Engine:
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config()
-        run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache,
-                        IngestSettings(self.config.max_file_bytes, self.config.batch_chunks),
-                        report, progress)
+        settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
+                                  parse_workers=self.config.parse_workers,
+                                  near_dup=NearDupConfig(threshold=self.config.near_dup_threshold))
         store_path = getattr(self.store, "path", None)
-        for path in paths:
-            source = FolderSource(Path(path), include=list(include), exclude=list(exclude),
-                                  ignore_paths=(store_path,) if store_path else ())
-            listing = source.list()
-            if on_listed is not None:
-                on_listed(len(listing.items))
-            run.ingest_listing(listing)
-            run.flush()
-            run.delete_missing(listing)
-        run.finish()
+        listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
+                                 ignore_paths=(store_path,) if store_path else ()).list() for path in paths]
+        if on_listed is not None:
+            on_listed(sum(len(listing.items) for listing in listings))
+        run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,
+                        report, progress)
+        try:
+            # Vanished files go first: copies that were duplicates of them are then re-ingested
+            # in this same run rather than the next one.
+            for listing in listings:
+                run.delete_missing(listing)
+            run.ingest_listings(listings)
+            run.finish()
+        finally:
+            run.close()
         report.elapsed_s = time.perf_counter() - started
         report.stage_seconds = dict(run.stage_seconds)
+        report.pipeline = run.stage_report()
         return report
 
     # ----- search ------------------------------------------------------------------------

@@ -1,17 +1,46 @@
-"""One ingest run over a listing: skip what is unchanged, parse, dedup, chunk, embed, write.
+"""The local streaming engine: one ingest run over listings, with stages joined by bounded queues.
 
-    run = IngestRun(store, ledger, embedder, chunker, settings, report, progress)
+    run = IngestRun(store, ledger, embedder, chunker, cache, settings, report, progress)
     run.ingest_listing(listing)
-    run.finish()
+    run.drain()                # every batch embedded and written
+    run.delete_missing(listing)
+    run.finish()               # derived indexes flushed
 
-Writes are batched: each batch's chunks, vectors, cache entries, deletions and ledger rows
-commit in one SQLite transaction, so a crash leaves the ledger behind the store, never ahead.
+Where each stage runs:
+
+    coordinator thread          parse pool (processes)        embedder thread
+    ------------------          ----------------------        ---------------
+    list, skip unchanged,  ──►  parse, clean, chunk,     ──►  (results back, in submission order)
+    read bytes                  MinHash signature
+    dedup (exact + LSH),
+    cache lookup, batch    ──────────────── bounded queue ──►  embed the cache misses
+    write (one SQLite      ◄──────────────── done queue ─────  (owns the model and its threads)
+    transaction per batch)
+
+Backpressure: at most ``parse_window`` parse tasks are in flight and at most ``embed_queue``
+batches wait for the embedder; the coordinator blocks (writing finished batches meanwhile)
+when either is full, so memory stays bounded whatever the corpus size.
+
+Determinism: items are processed in uri order and parse results are consumed in submission
+order, so the store's contents do not depend on the order the input was given in or on which
+worker finished first. Crash safety: a batch's chunks, vectors, cache rows, deletions, ledger
+rows and near-dup signatures commit in one SQLite transaction, and batches commit in order, so
+the ledger never runs ahead of the store.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +54,13 @@ from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ParseError, RaglineError
 from ragline.ids import content_hash, make_doc_id
 from ragline.ledger import Ledger
+from ragline.neardup import NearDupConfig, NearDupIndex, minhash_signature, similarity
 from ragline.parse import SkippedInput, parse_bytes
-from ragline.parse.base import Block, ParsedDoc, assemble
+from ragline.parse.base import Block, assemble
 from ragline.parse.detect import EXTENSIONS
 from ragline.records import Chunk, Document, FailedItem, IngestReport, Outcome, SourceItem
 from ragline.sources.folder import Listing
-from ragline.sources.jsonl import iter_jsonl_records
+from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
 
 Progress = Callable[[str, int], None]
 
@@ -40,6 +70,180 @@ class IngestSettings:
     max_file_bytes: int = 20 * 2**20
     batch_chunks: int = 256
     retry_failed_reads: bool = True
+    # Parse processes: None = automatic (half the cores, at least one); 0 = parse on the
+    # coordinator thread. The pool starts only once a run has `pool_after` parse tasks, so small
+    # runs do not pay its start-up.
+    parse_workers: int | None = None
+    pool_after: int = 16
+    records_per_task: int = 256
+    embed_queue: int = 2
+    near_dup: NearDupConfig = field(default_factory=NearDupConfig)
+
+
+# ----- the parse stage (runs in worker processes) ---------------------------------------------
+@dataclass
+class DocUnit:
+    """One document out of the parse stage: cleaned text, its chunks, its dedup keys."""
+
+    doc: Document
+    chunks: list[Chunk]
+    text_hash: str
+    signature: np.ndarray | None
+
+
+@dataclass
+class TaskError:
+    uri: str
+    stage: str
+    reason: str
+    skipped: bool = False       # not ingestible (binary, unknown type), not an error in it
+    drop_documents: bool = True  # a file that no longer parses must not keep serving old chunks
+
+
+@dataclass
+class TaskResult:
+    units: list[DocUnit] = field(default_factory=list)
+    errors: list[TaskError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    needs_ocr: bool = False
+    kind: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileTask:
+    uri: str
+    data: bytes
+    version: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordsTask:
+    records: list[tuple[JsonlRecord, str]]  # (record, record version)
+    metadata: dict[str, Any]
+
+
+class ParseStage:
+    """parse -> clean -> chunk -> signature, for one task; picklable, so it runs in a pool."""
+
+    def __init__(self, chunker: Chunker, namespace: str, max_bytes: int, near_dup: NearDupConfig):
+        self.chunker, self.namespace, self.max_bytes, self.near_dup = chunker, namespace, max_bytes, near_dup
+
+    def __call__(self, task: FileTask | RecordsTask) -> TaskResult:
+        result = TaskResult()
+        if isinstance(task, FileTask):
+            self._file(task, result)
+        else:
+            self._records(task, result)
+        return result
+
+    def _file(self, task: FileTask, result: TaskResult) -> None:
+        started = time.perf_counter()
+        try:
+            parsed = parse_bytes(task.data, task.uri, max_bytes=self.max_bytes)
+        except SkippedInput as exc:
+            result.errors.append(TaskError(task.uri, "detect", str(exc), skipped=True))
+            return
+        except ParseError as exc:
+            result.errors.append(TaskError(task.uri, "parse", str(exc)))
+            return
+        except (RecursionError, MemoryError, ValueError) as exc:
+            result.errors.append(TaskError(task.uri, "parse", f"parser error: {type(exc).__name__}: {exc}",
+                                           drop_documents=False))
+            return
+        finally:
+            _add_time(result.seconds, "parse", started)
+        metadata = {"uri": task.uri, "kind": parsed.kind, **task.metadata, **parsed.metadata}
+        if parsed.title:
+            metadata["title"] = parsed.title
+        result.kind, result.warnings = parsed.kind, list(parsed.warnings)
+        result.needs_ocr = bool(parsed.metadata.get("needs_ocr"))
+        doc = Document(doc_id=make_doc_id(self.namespace, task.uri), uri=task.uri, version=task.version,
+                       text=parsed.text, kind=parsed.kind, title=parsed.title, sections=parsed.sections,
+                       metadata=metadata, warnings=tuple(parsed.warnings))
+        result.units.append(self._unit(doc, result))
+
+    def _records(self, task: RecordsTask, result: TaskResult) -> None:
+        result.kind = "jsonl"
+        for record, version in task.records:
+            started = time.perf_counter()
+            try:
+                parsed = assemble("jsonl", [Block(record.text)], title=record.title, metadata=record.metadata)
+            except ParseError as exc:
+                result.errors.append(TaskError(record.uri, "parse", str(exc), drop_documents=False))
+                continue
+            finally:
+                _add_time(result.seconds, "parse", started)
+            metadata = {"uri": record.uri, "kind": "jsonl", **task.metadata, **parsed.metadata}
+            if parsed.title:
+                metadata["title"] = parsed.title
+            doc = Document(doc_id=make_doc_id(self.namespace, record.uri), uri=record.uri, version=version,
+                           text=parsed.text, kind="jsonl", title=parsed.title, metadata=metadata)
+            result.units.append(self._unit(doc, result))
+
+    def _unit(self, doc: Document, result: TaskResult) -> DocUnit:
+        started = time.perf_counter()
+        chunks = self.chunker(doc)
+        _add_time(result.seconds, "chunk", started)
+        started = time.perf_counter()
+        signature = minhash_signature(doc.text, self.near_dup) if self.near_dup.enabled else None
+        _add_time(result.seconds, "signature", started)
+        return DocUnit(doc, chunks, dedup_hash(doc.text), signature)
+
+
+_WORKER_STAGE: ParseStage | None = None
+
+
+def _init_worker(stage: ParseStage) -> None:
+    global _WORKER_STAGE
+    _WORKER_STAGE = stage
+    _die_with_parent()
+    try:
+        os.nice(5)  # the embedder owns the cores; parsing fills the gaps
+    except OSError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """A killed coordinator must not leave parse workers behind (holding its pipes open)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the call above
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_in_worker(task: FileTask | RecordsTask) -> TaskResult:
+    assert _WORKER_STAGE is not None
+    return _WORKER_STAGE(task)
+
+
+def _add_time(seconds: dict[str, float], stage: str, started: float) -> None:
+    seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+def dedup_hash(text: str) -> str:
+    """Hash of the text with whitespace collapsed: re-wrapped or re-indented copies are exact
+    duplicates of each other, since they read the same and chunk to the same words."""
+    return content_hash(" ".join(text.split()))
+
+
+# ----- coordinator-side bookkeeping ------------------------------------------------------------
+@dataclass
+class _FileContext:
+    item: SourceItem
+    version: str
+    kind: str | None
+    previous: set[str] = field(default_factory=set)  # doc ids this file produced last time
+    seen: set[str] = field(default_factory=set)
+    jsonl: bool = False
 
 
 @dataclass
@@ -51,15 +255,47 @@ class _PendingDoc:
     old_chunk_ids: tuple[str, ...]
     outcome: Outcome
     duplicate_of: str | None = None
+    signature: np.ndarray | None = None
 
 
 @dataclass
 class _Batch:
+    seq: int = 0
     docs: list[_PendingDoc] = field(default_factory=list)
     files: list[tuple[SourceItem, str, str]] = field(default_factory=list)  # item, version, kind
     deleted_docs: list[str] = field(default_factory=list)
-    text_hashes: dict[str, str] = field(default_factory=dict)  # text hash -> doc id, in this batch
     n_chunks: int = 0
+    # filled when dispatched to the embedder
+    chunks: list[Chunk] = field(default_factory=list)
+    cached: dict[int, np.ndarray] = field(default_factory=dict)
+    to_embed: list[int] = field(default_factory=list)   # positions whose text this batch embeds
+    fresh: np.ndarray | None = None
+    error: BaseException | None = None
+    embed_seconds: float = 0.0
+
+
+class _EmbedWorker(threading.Thread):
+    """Owns the embedder: takes batches from a bounded queue, embeds their cache misses."""
+
+    def __init__(self, embedder: Embedder, maxsize: int):
+        super().__init__(name="ragline-embed", daemon=True)
+        self.embedder = embedder
+        self.inbox: queue.Queue[_Batch | None] = queue.Queue(maxsize=maxsize)
+        self.outbox: queue.Queue[_Batch] = queue.Queue()
+        self.busy = 0.0
+
+    def run(self) -> None:
+        while (batch := self.inbox.get()) is not None:
+            started = time.perf_counter()
+            try:
+                if batch.to_embed:
+                    batch.fresh = self.embedder.embed([batch.chunks[i].text for i in batch.to_embed])
+                    crashpoint("embed")
+            except BaseException as exc:  # handed to the coordinator, which decides
+                batch.error = exc
+            batch.embed_seconds = time.perf_counter() - started
+            self.busy += batch.embed_seconds
+            self.outbox.put(batch)
 
 
 class IngestRun:
@@ -69,13 +305,43 @@ class IngestRun:
         self.store, self.ledger, self.embedder, self.chunker = store, ledger, embedder, chunker
         self.cache, self.settings, self.report = cache, settings, report
         self.progress = progress or (lambda stage, n: None)
-        self.batch = _Batch()
         self.stage_seconds: dict[str, float] = {}
+        self.stage_items: dict[str, int] = {}
+        self.parse_stage = ParseStage(chunker, ledger.namespace, settings.max_file_bytes, settings.near_dup)
+        self.near = NearDupIndex(store.db, ledger.namespace, settings.near_dup) if settings.near_dup.enabled \
+            else None
+        workers = settings.parse_workers
+        self.workers = max(1, (os.cpu_count() or 2) // 2) if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._tasks_submitted = 0
+        self._inflight: deque[tuple[Future[TaskResult] | TaskResult, _FileContext, bool]] = deque()
+        self.batch = _Batch()
+        self._next_seq = 1
+        self._unwritten: deque[_Batch] = deque()         # dispatched, not yet written, in order
+        self._pending_hashes: dict[str, _PendingDoc] = {}  # dedup keys of unwritten documents
+        self._pending_bands: dict[tuple[int, int], list[_PendingDoc]] = {}  # LSH of unwritten originals
+        self._embedding: dict[str, int] = {}               # text hash -> batch seq embedding it
+        self._embed_worker = _EmbedWorker(embedder, settings.embed_queue)
+        self._embed_worker.start()
+        self.started = time.perf_counter()
 
-    def _timed(self, stage: str, started: float) -> None:
-        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
+    # ----- timing ----------------------------------------------------------------------------
+    def _timed(self, stage: str, started: float, items: int = 0) -> None:
+        self._add_stage(stage, time.perf_counter() - started, items)
 
-    # ----- failures are data ---------------------------------------------------------------
+    def _add_stage(self, stage: str, seconds: float, items: int = 0) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        self.stage_items[stage] = self.stage_items.get(stage, 0) + items
+
+    def stage_report(self) -> dict[str, Any]:
+        wall = max(time.perf_counter() - self.started, 1e-9)
+        stages = {name: {"busy_s": round(seconds, 3), "items": self.stage_items.get(name, 0),
+                         "items_per_s": round(self.stage_items.get(name, 0) / seconds, 1) if seconds else None}
+                  for name, seconds in self.stage_seconds.items()}
+        return {"wall_s": round(wall, 3), "stages": stages, "parse_workers": self.workers if self._pool else 0,
+                "embedder_busy_fraction": round(self._embed_worker.busy / wall, 3)}
+
+    # ----- failures are data -----------------------------------------------------------------
     def _fail(self, item: SourceItem, stage: str, reason: str, *, skipped: bool = False,
               record: bool = True) -> None:
         if skipped:
@@ -91,12 +357,19 @@ class IngestRun:
                     self.ledger.dead_letter(item.uri, stage, reason)
         self.progress("failed", 1)
 
-    # ----- per file --------------------------------------------------------------------------
+    # ----- reading (coordinator) ---------------------------------------------------------------
     def ingest_listing(self, listing: Listing) -> None:
-        for error in listing.errors:
-            self.report.fail(error.uri, error.stage, error.reason)
-        for item in listing.items:
-            self.ingest_file(item)
+        self.ingest_listings([listing])
+
+    def ingest_listings(self, listings: Iterable[Listing]) -> None:
+        items: dict[str, SourceItem] = {}
+        for listing in listings:
+            for error in listing.errors:
+                self.report.fail(error.uri, error.stage, error.reason)
+            for item in listing.items:
+                items.setdefault(item.uri, item)
+        for uri in sorted(items):  # uri order: the result never depends on the input's order
+            self.ingest_file(items[uri])
             self.progress("files", 1)
 
     def ingest_file(self, item: SourceItem) -> None:
@@ -116,7 +389,7 @@ class IngestRun:
             self._fail(item, "read", f"cannot read file: {exc.strerror or exc}")
             return
         finally:
-            self._timed("read", started)
+            self._timed("read", started, 1)
         self.progress("read", 1)
         version = content_hash(data)
         if known is not None and known.version == version and known.state in ("stored", "skipped"):
@@ -125,10 +398,12 @@ class IngestRun:
             self._report_unchanged(item, known)
             return
         suffix = Path(item.uri).suffix.lower()
+        previous = set(self.ledger.documents_of_file(item.uri))
         if EXTENSIONS.get(suffix) == "jsonl" and not data.startswith(b"%PDF-"):
-            self._ingest_jsonl(item, data, version)
+            self._submit_jsonl(item, data, version, previous)
         else:
-            self._ingest_single(item, data, version)
+            context = _FileContext(item, version, None, previous)
+            self._submit(FileTask(item.uri, data, version, dict(item.metadata)), context, last=True)
 
     def _report_unchanged(self, item: SourceItem, known: Any) -> None:
         if known.state == "failed":
@@ -141,153 +416,258 @@ class IngestRun:
             self.report.count(Outcome.UNCHANGED, n)
             self.progress("unchanged", n)
 
-    def _ingest_single(self, item: SourceItem, data: bytes, version: str) -> None:
+    def _submit_jsonl(self, item: SourceItem, data: bytes, version: str, previous: set[str]) -> None:
+        """Records are split into groups of tasks; unchanged records are not sent at all."""
+        context = _FileContext(item, version, "jsonl", previous, jsonl=True)
+        group: list[tuple[JsonlRecord, str]] = []
         started = time.perf_counter()
-        try:
-            parsed = parse_bytes(data, item.uri, max_bytes=self.settings.max_file_bytes)
-        except SkippedInput as exc:
-            self._fail(item, "detect", str(exc), skipped=True)
-            self._drop_file_documents(item.uri)
-            return
-        except ParseError as exc:
-            self._fail(item, "parse", str(exc))
-            self._drop_file_documents(item.uri)
-            return
-        except (RecursionError, MemoryError, ValueError) as exc:
-            self._fail(item, "parse", f"parser error: {type(exc).__name__}: {exc}")
-            return
-        finally:
-            self._timed("parse", started)
-        crashpoint("parse")
-        self.progress("parsed", 1)
-        metadata = {"uri": item.uri, "kind": parsed.kind, **item.metadata, **parsed.metadata}
-        if parsed.title:
-            metadata["title"] = parsed.title
-        doc = Document(doc_id=make_doc_id(self.ledger.namespace, item.uri), uri=item.uri, version=version,
-                       text=parsed.text, kind=parsed.kind, title=parsed.title, sections=parsed.sections,
-                       metadata=metadata, warnings=tuple(parsed.warnings))
-        for warning in parsed.warnings:
-            self.report.warnings.append(FailedItem(item.uri, "parse", warning))
-        if parsed.metadata.get("needs_ocr"):
-            self.report.needs_ocr.append(item.uri)
-        stale = [d for d in self.ledger.documents_of_file(item.uri) if d != doc.doc_id]
-        self._add_document(doc, item.uri)
-        self._complete_file(item, version, parsed.kind, stale)
-
-    def _ingest_jsonl(self, item: SourceItem, data: bytes, version: str) -> None:
-        started = time.perf_counter()
-        # Batches flush (embed + write) from inside the record loop; keep that out of "parse".
-        nested_before = sum(self.stage_seconds.get(s, 0.0) for s in ("chunk", "embed", "write"))
-        previous = self.ledger.documents_of_file(item.uri)
-        seen: set[str] = set()
         for record in iter_jsonl_records(data, item.uri):
             if record.error:
                 self.report.fail(record.uri, "parse", record.error)
                 continue
-            try:
-                parsed: ParsedDoc = assemble("jsonl", [Block(record.text)], title=record.title,
-                                             metadata=record.metadata)
-            except ParseError as exc:
-                self.report.fail(record.uri, "parse", str(exc))
-                continue
             doc_id = make_doc_id(self.ledger.namespace, record.uri)
-            seen.add(doc_id)
-            metadata = {"uri": record.uri, "kind": "jsonl", **item.metadata, **parsed.metadata}
-            if parsed.title:
-                metadata["title"] = parsed.title
-            record_version = content_hash(f"{parsed.title}\x1f{parsed.text}\x1f{sorted(metadata.items())}")
-            doc = Document(doc_id=doc_id, uri=record.uri, version=record_version, text=parsed.text,
-                           kind="jsonl", title=parsed.title, metadata=metadata)
-            self._add_document(doc, item.uri)
-        nested = sum(self.stage_seconds.get(s, 0.0) for s in ("chunk", "embed", "write")) - nested_before
-        self._timed("parse", started + nested)
-        self.progress("parsed", 1)
-        self._complete_file(item, version, "jsonl", [d for d in previous if d not in seen])
+            record_version = content_hash(
+                f"{record.title}\x1f{record.text}\x1f{sorted({**item.metadata, **record.metadata}.items())}")
+            known = self.ledger.document(doc_id)
+            if known is not None and known.version == record_version:
+                context.seen.add(doc_id)
+                self.report.count(Outcome.UNCHANGED)
+                continue
+            group.append((record, record_version))
+            if len(group) >= self.settings.records_per_task:
+                self._timed("read", started)
+                self._submit(RecordsTask(group, dict(item.metadata)), context, last=False)
+                group, started = [], time.perf_counter()
+        self._timed("read", started)
+        self._submit(RecordsTask(group, dict(item.metadata)), context, last=True)
 
-    def _drop_file_documents(self, file_uri: str) -> None:
-        """A file that no longer parses must not keep serving its old chunks."""
-        stale = list(self.ledger.documents_of_file(file_uri))
-        if stale:
-            self.batch.deleted_docs.extend(stale)
-            self.flush()
+    # ----- the parse stage: bounded, ordered -------------------------------------------------
+    def _submit(self, task: FileTask | RecordsTask, context: _FileContext, *, last: bool) -> None:
+        self._tasks_submitted += 1
+        if self._pool is None and self.workers > 0 and self._tasks_submitted >= self.settings.pool_after:
+            self._start_pool()
+        if self._pool is None:
+            self._inflight.append((self.parse_stage(task), context, last))
+        else:
+            self._inflight.append((self._pool.submit(_run_in_worker, task), context, last))
+        window = 2 * self.workers + 2
+        while len(self._inflight) > (window if self._pool else 0):
+            self._consume_head()
 
-    # ----- per document ------------------------------------------------------------------
-    def _add_document(self, doc: Document, file_uri: str) -> None:
+    def _start_pool(self) -> None:
+        try:
+            pickle.dumps(self.parse_stage)
+        except Exception:  # a tokenizer that cannot travel: parse on this thread instead
+            self.workers = 0
+            return
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_init_worker, initargs=(self.parse_stage,))
+
+    def _consume_head(self) -> None:
+        pending, context, last = self._inflight.popleft()
+        started = time.perf_counter()
+        result = pending.result() if isinstance(pending, Future) else pending
+        self._timed("wait_parse", started)
+        for stage, seconds in result.seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        self.stage_items["parse"] = self.stage_items.get("parse", 0) + len(result.units)
+        self.stage_items["chunk"] = self.stage_items.get("chunk", 0) + sum(len(u.chunks) for u in result.units)
+        self._accept(result, context, last)
+        self._collect_written(block=False)
+
+    def _accept(self, result: TaskResult, context: _FileContext, last: bool) -> None:
+        item = context.item
+        if not context.jsonl:
+            if result.errors:
+                error = result.errors[0]
+                self._fail(item, error.stage, error.reason, skipped=error.skipped)
+                if error.drop_documents and context.previous:
+                    self.batch.deleted_docs.extend(sorted(context.previous))
+                    self._dispatch()
+                return
+            crashpoint("parse")
+            self.progress("parsed", 1)
+            context.kind = result.kind
+            for warning in result.warnings:
+                self.report.warnings.append(FailedItem(item.uri, "parse", warning))
+            if result.needs_ocr:
+                self.report.needs_ocr.append(item.uri)
+        else:
+            for error in result.errors:
+                self.report.fail(error.uri, error.stage, error.reason)
+        started = time.perf_counter()
+        for unit in result.units:
+            context.seen.add(unit.doc.doc_id)
+            self._add_document(unit, item.uri)
+        self._timed("dedup", started)
+        if last:
+            if context.jsonl:
+                self.progress("parsed", 1)
+            self.batch.files.append((item, context.version, context.kind or "unknown"))
+            self.batch.deleted_docs.extend(sorted(context.previous - context.seen))
+            if len(self.batch.files) >= 256:
+                self._dispatch()
+
+    # ----- dedup and batching (coordinator) ----------------------------------------------------
+    def _add_document(self, unit: DocUnit, file_uri: str) -> None:
+        doc = unit.doc
         known = self.ledger.document(doc.doc_id)
         if known is not None and known.version == doc.version:
             self.report.count(Outcome.UNCHANGED)
             return
         outcome = Outcome.CHANGED if known is not None else Outcome.NEW
         old_ids = known.chunk_ids if known else ()
-        text_hash = dedup_hash(doc.text)
-        original_id = self.batch.text_hashes.get(text_hash)
-        if original_id is None:
-            original = self.ledger.original_of(text_hash, doc.doc_id)
-            original_id = original.doc_id if original else None
-            if original is not None:
-                self.report.duplicates[doc.uri] = original.uri
-        else:
-            self.report.duplicates[doc.uri] = next(p.doc.uri for p in self.batch.docs
-                                                   if p.doc.doc_id == original_id)
-        if original_id is not None and original_id != doc.doc_id:
-            self.batch.docs.append(_PendingDoc(doc, text_hash, file_uri, [], old_ids, Outcome.DUPLICATE,
-                                               duplicate_of=original_id))
+        original = self._exact_original(unit)
+        similarity_score = None
+        if original is None and unit.signature is not None and self.near is not None:
+            near = self._near_original(unit)
+            if near is not None:
+                original, similarity_score = near
+        if original is not None and original[0] != doc.doc_id:
+            if similarity_score is None:
+                self.report.duplicates[doc.uri] = original[1]
+            else:
+                self.report.near_duplicates[doc.uri] = {"original": original[1],
+                                                        "similarity": round(similarity_score, 3)}
+            pending = _PendingDoc(doc, unit.text_hash, file_uri, [], old_ids, Outcome.DUPLICATE,
+                                  duplicate_of=original[0])
+            self.batch.docs.append(pending)
             return
-        started = time.perf_counter()
-        chunks = self.chunker(doc)
-        self._timed("chunk", started)
-        self.batch.text_hashes[text_hash] = doc.doc_id
-        self.batch.docs.append(_PendingDoc(doc, text_hash, file_uri, chunks, old_ids, outcome))
-        self.batch.n_chunks += len(chunks)
-        self.progress("chunks", len(chunks))
+        pending = _PendingDoc(doc, unit.text_hash, file_uri, unit.chunks, old_ids, outcome,
+                              signature=unit.signature)
+        self._pending_hashes[unit.text_hash] = pending
+        if unit.signature is not None and self.near is not None:
+            for band in enumerate(self.near.band_keys(unit.signature)):
+                self._pending_bands.setdefault(band, []).append(pending)
+        self.batch.docs.append(pending)
+        self.batch.n_chunks += len(unit.chunks)
+        self.progress("chunks", len(unit.chunks))
         if self.batch.n_chunks >= self.settings.batch_chunks:
-            self.flush()
+            self._dispatch()
 
-    def _complete_file(self, item: SourceItem, version: str, kind: str, stale_docs: list[str]) -> None:
-        self.batch.files.append((item, version, kind))
-        self.batch.deleted_docs.extend(stale_docs)
-        if len(self.batch.files) >= 256:
-            self.flush()
+    def _exact_original(self, unit: DocUnit) -> tuple[str, str] | None:
+        pending = self._pending_hashes.get(unit.text_hash)
+        if pending is not None and pending.doc.doc_id != unit.doc.doc_id:
+            return pending.doc.doc_id, pending.doc.uri
+        record = self.ledger.original_of(unit.text_hash, unit.doc.doc_id)
+        return (record.doc_id, record.uri) if record else None
 
-    # ----- embed + write -----------------------------------------------------------------
-    def _vectors_for(self, chunks: list[Chunk]) -> np.ndarray:
-        """Vectors for chunks: from the cache where the text was embedded before, else embedded."""
-        if not chunks:
-            return np.zeros((0, 0), dtype=np.float32)
-        hashes = [c.content_hash for c in chunks]
-        cached, missing = self.cache.lookup(hashes)
-        self.report.cache_hits += len(cached)
-        vectors: list[np.ndarray | None] = [cached.get(i) for i in range(len(chunks))]
-        if missing:
-            # Embed each distinct text once, even if it repeats within the batch.
-            unique: dict[str, int] = {}
-            for i in missing:
-                unique.setdefault(hashes[i], i)
-            order = list(unique.values())
-            started = time.perf_counter()
-            fresh = self.embedder.embed([chunks[i].text for i in order])
-            self._timed("embed", started)
-            crashpoint("embed")
-            by_hash = {hashes[i]: fresh[row] for row, i in enumerate(order)}
-            for i in missing:
-                vectors[i] = by_hash[hashes[i]]
-            self.cache.store([hashes[i] for i in order], fresh)
-            self.report.chunks_embedded += len(order)
-            self.report.tokens_embedded += sum(chunks[i].token_count for i in order)
-            self.progress("embedded", len(order))
-        return np.vstack(vectors).astype(np.float32)  # type: ignore[arg-type]
+    def _near_original(self, unit: DocUnit) -> tuple[tuple[str, str], float] | None:
+        assert self.near is not None and unit.signature is not None
+        best: tuple[tuple[str, str], float] | None = None
+        candidates: dict[int, _PendingDoc] = {}
+        for band in enumerate(self.near.band_keys(unit.signature)):  # unwritten originals
+            for pending in self._pending_bands.get(band, ()):
+                candidates[id(pending)] = pending
+        for pending in candidates.values():
+            if pending.doc.doc_id == unit.doc.doc_id or pending.signature is None:
+                continue
+            score = similarity(unit.signature, pending.signature)
+            if score >= self.near.config.threshold and (best is None or score > best[1]):
+                best = ((pending.doc.doc_id, pending.doc.uri), score)
+        stored = self.near.query(unit.doc.doc_id, unit.signature)
+        if stored is not None and (best is None or stored[1] > best[1]):
+            record = self.ledger.document(stored[0])
+            if record is not None and record.duplicate_of is None:
+                best = ((record.doc_id, record.uri), stored[1])
+        return best
 
-    def flush(self) -> None:
+    # ----- embed (handed to the embedder thread) ---------------------------------------------
+    def _dispatch(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if not (batch.docs or batch.files or batch.deleted_docs):
             return
-        all_chunks = [c for p in batch.docs for c in p.chunks]
+        batch.seq, self._next_seq = self._next_seq, self._next_seq + 1
+        batch.chunks = [c for p in batch.docs for c in p.chunks]
+        started = time.perf_counter()
+        hashes = [c.content_hash for c in batch.chunks]
+        if hashes:
+            batch.cached, missing = self.cache.lookup(hashes)
+            self.report.cache_hits += len(batch.cached)
+            claimed: set[str] = set()
+            for i in missing:  # each distinct text is embedded once in the whole run
+                h = hashes[i]
+                if h in claimed:
+                    continue
+                if h not in self._embedding:  # else an earlier batch embeds it; read from cache
+                    claimed.add(h)
+                    self._embedding[h] = batch.seq
+                    batch.to_embed.append(i)
+        self._timed("cache", started, len(hashes))
+        self._unwritten.append(batch)
+        while True:
+            try:
+                self._embed_worker.inbox.put(batch, timeout=0.05)
+                break
+            except queue.Full:
+                self._collect_written(block=True)
+
+    def _collect_written(self, *, block: bool) -> None:
+        """Write every batch the embedder has finished (at least one if ``block``)."""
+        while self._unwritten:
+            try:
+                batch = self._embed_worker.outbox.get(block=block, timeout=None)
+            except queue.Empty:
+                return
+            assert batch is self._unwritten[0], "batches come back in order"
+            self._unwritten.popleft()
+            self._write(batch)
+            block = False
+
+    def drain(self) -> None:
+        """Dispatch what is pending and wait until every batch is embedded and written."""
+        while self._inflight:
+            self._consume_head()
+        self._dispatch()
+        while self._unwritten:
+            self._collect_written(block=True)
+
+    # ----- write (coordinator; one transaction per batch) --------------------------------------
+    def _vectors(self, batch: _Batch) -> np.ndarray | None:
+        if not batch.chunks:
+            return None
+        if batch.error is not None:
+            raise batch.error
+        hashes = [c.content_hash for c in batch.chunks]
+        vectors: list[np.ndarray | None] = [batch.cached.get(i) for i in range(len(hashes))]
+        if batch.to_embed:
+            assert batch.fresh is not None
+            self._add_stage("embed", batch.embed_seconds, len(batch.to_embed))
+            by_hash = {hashes[i]: batch.fresh[row] for row, i in enumerate(batch.to_embed)}
+            for i, h in enumerate(hashes):
+                if vectors[i] is None and h in by_hash:
+                    vectors[i] = by_hash[h]
+            self.cache.store(list(by_hash), batch.fresh)
+            self.report.chunks_embedded += len(batch.to_embed)
+            self.report.tokens_embedded += sum(batch.chunks[i].token_count for i in batch.to_embed)
+            self.progress("embedded", len(batch.to_embed))
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        if missing:  # embedded by an earlier batch (now in the cache), or that batch failed
+            found, still = self.cache.lookup([hashes[i] for i in missing])
+            for j, i in enumerate(missing):
+                vectors[i] = found.get(j)
+            if still:
+                texts = {hashes[missing[j]]: batch.chunks[missing[j]].text for j in still}
+                fresh = self.embedder.embed(list(texts.values()))
+                self.cache.store(list(texts), fresh)
+                by_hash = dict(zip(texts, fresh))
+                for j in still:
+                    vectors[missing[j]] = by_hash[hashes[missing[j]]]
+                self.report.chunks_embedded += len(texts)
+        return np.vstack(vectors).astype(np.float32)  # type: ignore[arg-type]
+
+    def _write(self, batch: _Batch) -> None:
         try:
-            vectors = self._vectors_for(all_chunks) if all_chunks else None
+            vectors = self._vectors(batch)
         except RaglineError as exc:
-            for pending in batch.docs:
-                self.report.fail(pending.doc.uri, "embed", str(exc))
+            # Nothing of this batch is written: its files stay unrecorded, so the next run retries.
+            with self.store.transaction():
+                for pending in batch.docs:
+                    self.report.fail(pending.doc.uri, "embed", str(exc))
+                    self.ledger.dead_letter(pending.doc.uri, "embed", str(exc))
             return
+        finally:
+            self._release(batch)
         started = time.perf_counter()
         with self.store.transaction():
             offset = 0
@@ -296,6 +676,7 @@ class IngestRun:
                 new_ids = {c.chunk_id for c in pending.chunks}
                 stale = [cid for cid in pending.old_chunk_ids if cid not in new_ids]
                 if n:
+                    assert vectors is not None
                     self.report.chunks_written += self.store.upsert(pending.chunks, vectors[offset:offset + n])
                     offset += n
                 if stale:
@@ -305,16 +686,40 @@ class IngestRun:
                     text_hash=pending.text_hash, title=doc.title, kind=doc.kind,
                     duplicate_of=pending.duplicate_of, chunk_ids=[c.chunk_id for c in pending.chunks],
                     metadata={k: v for k, v in doc.metadata.items() if k != "uri"})
+                if self.near is not None:
+                    if pending.signature is not None and pending.duplicate_of is None:
+                        self.near.add(doc.doc_id, pending.signature)
+                    else:
+                        self.near.remove([doc.doc_id])
                 self.report.count(pending.outcome)
             if batch.deleted_docs:
                 self.report.chunks_deleted += self.store.delete(batch.deleted_docs)
                 self.ledger.remove_documents(batch.deleted_docs)
+                if self.near is not None:
+                    self.near.remove(batch.deleted_docs)
                 self.report.count(Outcome.DELETED, len(batch.deleted_docs))
             for item, version, kind in batch.files:
                 self.ledger.record_file(item.uri, item.stat_key, version, "stored", kind=kind)
-        self._timed("write", started)
-        self.progress("written", len(all_chunks))
+        self._timed("write", started, len(batch.chunks))
+        self.progress("written", len(batch.chunks))
 
+    def _release(self, batch: _Batch) -> None:
+        for pending in batch.docs:
+            if self._pending_hashes.get(pending.text_hash) is pending:
+                del self._pending_hashes[pending.text_hash]
+            if pending.signature is not None and self.near is not None:
+                for band in enumerate(self.near.band_keys(pending.signature)):
+                    left = [p for p in self._pending_bands.get(band, ()) if p is not pending]
+                    if left:
+                        self._pending_bands[band] = left
+                    else:
+                        self._pending_bands.pop(band, None)
+        for i in batch.to_embed:
+            h = batch.chunks[i].content_hash
+            if self._embedding.get(h) == batch.seq:
+                del self._embedding[h]
+
+    # ----- deletes of vanished files, end of run -------------------------------------------------
     def delete_missing(self, listing: Listing) -> None:
         """Delete documents of files that were ingested from this root and no longer exist."""
         if not listing.complete:
@@ -328,20 +733,25 @@ class IngestRun:
                 if docs:
                     self.report.chunks_deleted += self.store.delete(docs)
                     self.ledger.remove_documents(docs)
+                    if self.near is not None:
+                        self.near.remove(docs)
                     self.report.count(Outcome.DELETED, len(docs))
                 self.ledger.forget_file(record.uri)
 
     def finish(self) -> None:
-        self.flush()
+        self.drain()
         started = time.perf_counter()
         self.store.flush()
         self._timed("index", started)
+        self.close()
 
-
-def dedup_hash(text: str) -> str:
-    """Hash of the text with whitespace collapsed: re-wrapped or re-indented copies are exact
-    duplicates of each other, since they read the same and chunk to the same words."""
-    return content_hash(" ".join(text.split()))
+    def close(self) -> None:
+        if self._embed_worker.is_alive():
+            self._embed_worker.inbox.put(None)
+            self._embed_worker.join()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def _uri_exists(uri: str) -> bool:

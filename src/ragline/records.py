@@ -113,6 +113,7 @@ class IngestReport:
     warnings: list[FailedItem] = field(default_factory=list)
     skipped: list[FailedItem] = field(default_factory=list)
     duplicates: dict[str, str] = field(default_factory=dict)  # uri -> uri of the original
+    near_duplicates: dict[str, dict[str, Any]] = field(default_factory=dict)  # uri -> original, similarity
     needs_ocr: list[str] = field(default_factory=list)
     chunks_written: int = 0
     chunks_deleted: int = 0
@@ -121,6 +122,7 @@ class IngestReport:
     cache_hits: int = 0
     elapsed_s: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)  # per-stage busy time, items/s, embedder busy
 
     def count(self, outcome: Outcome, n: int = 1) -> None:
         self.counts[outcome.value] += n
@@ -133,6 +135,17 @@ class IngestReport:
     def documents_seen(self) -> int:
         return sum(self.counts.values()) - self.counts[Outcome.DELETED.value]
 
+    @property
+    def dedup_rate(self) -> float:
+        """Share of the documents processed this run (not unchanged) that were duplicates."""
+        processed = sum(self.counts[o.value] for o in (Outcome.NEW, Outcome.CHANGED, Outcome.DUPLICATE))
+        return self.counts[Outcome.DUPLICATE.value] / processed if processed else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        lookups = self.cache_hits + self.chunks_embedded
+        return self.cache_hits / lookups if lookups else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         elapsed = max(self.elapsed_s, 1e-9)
         return {
@@ -142,14 +155,18 @@ class IngestReport:
             "skipped": [{"uri": s.uri, "stage": s.stage, "reason": s.reason} for s in self.skipped],
             "warnings": [{"uri": w.uri, "stage": w.stage, "reason": w.reason} for w in self.warnings],
             "duplicates": dict(self.duplicates),
+            "near_duplicates": dict(self.near_duplicates),
+            "dedup_rate": round(self.dedup_rate, 4),
             "needs_ocr": list(self.needs_ocr),
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
             "chunks_embedded": self.chunks_embedded,
             "tokens_embedded": self.tokens_embedded,
             "cache_hits": self.cache_hits,
+            "cache_hit_rate": round(self.cache_hit_rate, 4),
             "elapsed_s": round(self.elapsed_s, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            "pipeline": dict(self.pipeline),
             "docs_per_s": round(self.documents_seen / elapsed, 2),
             "chunks_per_s": round(self.chunks_written / elapsed, 2),
         }

@@ -71,6 +71,16 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE INDEX IF NOT EXISTS documents_file ON documents (namespace, file_uri);
 CREATE INDEX IF NOT EXISTS documents_text ON documents (namespace, text_hash);
 CREATE TABLE IF NOT EXISTS embed_cache (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minhash (
+    namespace TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (namespace, doc_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lsh_bands (namespace TEXT NOT NULL, band INTEGER NOT NULL, key INTEGER NOT NULL,
+                                      doc_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS lsh_bands_key ON lsh_bands (namespace, band, key);
+CREATE INDEX IF NOT EXISTS lsh_bands_doc ON lsh_bands (namespace, doc_id);
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY,
     namespace TEXT NOT NULL,
