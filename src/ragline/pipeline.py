@@ -313,6 +313,7 @@ class IngestRun:
         workers = settings.parse_workers
         self.workers = max(1, (os.cpu_count() or 2) // 2) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_workers = 0
         self._tasks_submitted = 0
         self._inflight: deque[tuple[Future[TaskResult] | TaskResult, _FileContext, bool]] = deque()
         self.batch = _Batch()
@@ -338,7 +339,7 @@ class IngestRun:
         stages = {name: {"busy_s": round(seconds, 3), "items": self.stage_items.get(name, 0),
                          "items_per_s": round(self.stage_items.get(name, 0) / seconds, 1) if seconds else None}
                   for name, seconds in self.stage_seconds.items()}
-        return {"wall_s": round(wall, 3), "stages": stages, "parse_workers": self.workers if self._pool else 0,
+        return {"wall_s": round(wall, 3), "stages": stages, "parse_workers": self._pool_workers,
                 "embedder_busy_fraction": round(self._embed_worker.busy / wall, 3)}
 
     # ----- failures are data -----------------------------------------------------------------
@@ -460,6 +461,7 @@ class IngestRun:
         except Exception:  # a tokenizer that cannot travel: parse on this thread instead
             self.workers = 0
             return
+        self._pool_workers = self.workers
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_worker, initargs=(self.parse_stage,))
 
