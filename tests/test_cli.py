@@ -62,3 +62,25 @@ def test_exit_codes(tmp_path):
     other_model = ragline("ingest", str(FIXTURES / "good"), "--store", store, "--embedder", "hashing:32",
                           check=False)
     assert other_model.returncode == 2 and "built with embedder" in other_model.stderr
+
+
+def test_cache_is_shared_across_namespaces_and_can_be_cleared(tmp_path):
+    from tests.conftest import FIXTURES
+
+    store = f"local:{tmp_path / 'store'}"
+    good = str(FIXTURES / "good")
+    first = json.loads(ragline("ingest", good, "--store", store, "--embedder", "hashing:64", "--json").stdout)
+    assert first["chunks_embedded"] > 0 and first["cache_hit_rate"] == 0
+    other = json.loads(ragline("ingest", good, "--store", store, "--embedder", "hashing:64",
+                               "--namespace", "other", "--json").stdout)
+    assert other["chunks_embedded"] == 0 and other["cache_hits"] == first["chunks_embedded"]
+    assert other["cache_hit_rate"] == 1.0
+    stats = json.loads(ragline("cache", "stats", "--store", store, "--embedder", "hashing:64", "--json").stdout)
+    assert stats["entries"] == first["chunks_embedded"]
+    assert [m["entries"] for m in stats["models"]] == [first["chunks_embedded"]]
+    assert stats["lifetime_hits"] == other["cache_hits"] and stats["lifetime_hit_rate"] == 0.5
+    cleared = json.loads(ragline("cache", "clear", "--store", store, "--embedder", "hashing:64", "--json").stdout)
+    assert cleared["removed"] == first["chunks_embedded"]
+    third = json.loads(ragline("ingest", good, "--store", store, "--embedder", "hashing:64",
+                               "--namespace", "third", "--json").stdout)
+    assert third["chunks_embedded"] == first["chunks_embedded"]  # nothing left to hit

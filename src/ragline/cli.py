@@ -23,6 +23,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ragline: ingest documents into a searchable index and query it.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed goals live here, not in tests).")
 app.add_typer(bench_app, name="bench")
+cache_app = typer.Typer(no_args_is_help=True, help="The embedding cache (shared by every namespace of a store).")
+app.add_typer(cache_app, name="cache")
 console = Console(stderr=True)
 out = Console()
 
@@ -60,6 +62,10 @@ def ingest(
     overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.")] = 32,
     max_file_size: Annotated[int, typer.Option(help="Largest file to ingest, in MiB.")] = 20,
     batch_chunks: Annotated[int, typer.Option(help="Chunks embedded and committed together.")] = 256,
+    near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity (word 5-shingles) at which a "
+                                                          "document is a near-duplicate; 0 turns it off.")] = 0.9,
+    parse_workers: Annotated[Optional[int], typer.Option(help="Parse processes (default: half the cores; "
+                                                              "0: parse in the main process).")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -67,7 +73,8 @@ def ingest(
     from ragline.progress import IngestProgress
 
     with _engine(store, namespace, embedder, max_tokens=max_tokens, overlap=overlap,
-                 max_file_bytes=max_file_size * 2**20, batch_chunks=batch_chunks) as engine:
+                 max_file_bytes=max_file_size * 2**20, batch_chunks=batch_chunks,
+                 near_dup_threshold=near_dup_threshold, parse_workers=parse_workers) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total)
@@ -153,17 +160,68 @@ def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = 
 
 
 @bench_app.command("ingest")
-def bench_ingest(path: Path, store: Annotated[Optional[str], typer.Option(help="Store URI (default: a temporary one)")] = None,
-                 embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
-    """First run, then a no-op re-run, of an ingest of PATH; prints times and rates."""
-    from ragline.bench import bench_ingest as run_bench
+def bench_ingest(
+    path: Annotated[Optional[Path], typer.Argument(help="Folder or file to ingest.")] = None,
+    store: Annotated[Optional[str], typer.Option(help="Store URI (default: a temporary one)")] = None,
+    embedder: EmbedderOpt = None,
+    generate: Annotated[int, typer.Option(help="Ingest a generated corpus of this many small documents "
+                                                "(JSONL shards of real sentences) instead of PATH.")] = 0,
+    rerun: Annotated[bool, typer.Option(help="Also time a no-op re-run.")] = True,
+    parse_workers: Annotated[Optional[int], typer.Option(help="Parse processes (0: none).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """End-to-end ingest of PATH with a per-stage breakdown, the embedder's busy fraction and peak
+    RSS; then a no-op re-run."""
+    import tempfile
 
-    result = run_bench(path, store=store, embedder=embedder)
+    from ragline.bench import bench_ingest as run_bench
+    from ragline.bench import generate_corpus
+
+    with tempfile.TemporaryDirectory(prefix="ragline-gen-") as tmp:
+        if generate:
+            path = generate_corpus(Path(tmp) / "corpus", generate)
+        if path is None:
+            raise typer.BadParameter("give PATH or --generate N")
+        options = {} if parse_workers is None else {"parse_workers": parse_workers}
+        result = run_bench(path, store=store, embedder=embedder, rerun=rerun, **options)
     if as_json:
         out.print_json(json.dumps(result))
         return
     from ragline.bench import print_bench
     print_bench(out, result)
+
+
+@cache_app.command("stats")
+def cache_stats(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
+    """Entries and size per model, and the lifetime hit rate."""
+    with _engine(store, "default", embedder) as engine:
+        result = engine.cache_stats()
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table(title="embedding cache")
+    for column in ("model", "entries", "MiB"):
+        table.add_column(column, justify="right")
+    for model in result["models"]:
+        table.add_row(model["model"], str(model["entries"]), f"{model['mib']:.2f}")
+    out.print(table)
+    rate = result["lifetime_hit_rate"]
+    out.print(f"lifetime: {result['lifetime_hits']} hits, {result['lifetime_misses']} misses"
+              + (f", hit rate {rate:.1%}" if rate is not None else ""))
+
+
+@cache_app.command("clear")
+def cache_clear(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None,
+                model: Annotated[Optional[str], typer.Option(help="Only this model's entries (as named by "
+                                                                   "`cache stats`).")] = None,
+                as_json: JsonOpt = False) -> None:
+    """Delete cached embeddings (the store's chunks keep their vectors)."""
+    with _engine(store, "default", embedder) as engine:
+        removed = engine.clear_cache(model=model)
+    if as_json:
+        out.print_json(json.dumps({"removed": removed}))
+    else:
+        out.print(f"removed {removed} cached embeddings")
 
 
 def main() -> None:

@@ -124,6 +124,8 @@ class Engine:
             run.finish()
         finally:
             run.close()
+        with self.store.transaction():
+            self.cache.record_counts(report.cache_hits, report.chunks_embedded)
         report.elapsed_s = time.perf_counter() - started
         report.stage_seconds = dict(run.stage_seconds)
         report.pipeline = run.stage_report()
@@ -171,7 +173,15 @@ class Engine:
 
     def stats(self) -> dict[str, Any]:
         return {**self.store.stats(), **self.ledger.counts(), "embedder": self.embedder.model_id,
-                "embedding_cache_entries": self.cache.size()}
+                "embedding_cache_entries": self.cache.size(),
+                "embedding_cache_hit_rate": self.cache.stats()["lifetime_hit_rate"]}
+
+    def cache_stats(self) -> dict[str, Any]:
+        return {**self.cache.stats(), "current_model": self.cache.model}
+
+    def clear_cache(self, *, model: str | None = None) -> int:
+        with self.store.transaction():
+            return self.cache.clear(model)
 
     def verify(self, *, repair: bool = False) -> dict[str, Any]:
         from ragline.verify import verify

@@ -66,7 +66,8 @@ def print_report(console: Console, report: IngestReport) -> None:
         f"{k}={v}" for k, v in docs.items()))
     console.print(f"chunks written={data['chunks_written']} deleted={data['chunks_deleted']} "
                   f"embedded={data['chunks_embedded']} tokens={data['tokens_embedded']} "
-                  f"cache hits={data['cache_hits']}")
+                  f"cache hits={data['cache_hits']} ({data['cache_hit_rate']:.0%})  "
+                  f"dedup rate={data['dedup_rate']:.1%}")
     console.print(f"elapsed {data['elapsed_s']:.2f}s  {data['docs_per_s']} docs/s  "
                   f"{data['chunks_per_s']} chunks/s")
     for item in report.failed:
@@ -77,6 +78,13 @@ def print_report(console: Console, report: IngestReport) -> None:
         console.print(f"[yellow]warning[/] {item.uri}: {item.reason}")
     for uri, original in report.duplicates.items():
         console.print(f"[cyan]duplicate[/] {uri} of {original}")
+    for uri, near in report.near_duplicates.items():
+        console.print(f"[cyan]near-duplicate[/] {uri} of {near['original']} (similarity {near['similarity']:.2f})")
+    pipeline = data.get("pipeline") or {}
+    if pipeline.get("wall_s"):
+        busy = ", ".join(f"{name} {stage['busy_s']:.1f}s" for name, stage in pipeline["stages"].items()
+                         if stage["busy_s"] >= 0.05)
+        console.print(f"stages (busy): {busy}; embedder busy {pipeline['embedder_busy_fraction']:.0%} of wall time")
 
 
 def print_hits(console: Console, query: str, hits: list[Hit], mode: str, elapsed: float) -> None:

@@ -104,6 +104,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA cache_size=-65536")
     conn.executescript(SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(embed_cache)")}
+    if "model" not in columns:  # stores made before the cache recorded its model
+        conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return conn
 
