@@ -305,12 +305,16 @@ class RemoteEmbedder:
         for attempt in range(self.config.max_attempts):
             if attempt:
                 self._count("retries")
-            self.limiter.acquire(tokens, abort)
-            ticket = None if abort.is_set() else self.concurrency.acquire(abort)
+            # Slot first, then rate: a request waiting for its slot must still see a pause that
+            # the answer it waited for asked for.
+            ticket = self.concurrency.acquire(abort)
             if ticket is None:
                 raise EmbedError("aborted: another request of this embed call failed")
             outcome = _Outcome()
             try:
+                self.limiter.acquire(tokens, abort)
+                if abort.is_set():
+                    raise EmbedError("aborted: another request of this embed call failed")
                 self.breaker.before_call()
                 try:
                     result = self._attempt(payload, texts, group, counts, tokens, outcome)
@@ -328,8 +332,7 @@ class RemoteEmbedder:
                 # A server hint holds back every sender (the limiter sees it); so does a pause the
                 # rate-limit headers asked for; otherwise back off with jitter.
                 if outcome.wait_hint is not None:
-                    self._count("server_waits")
-                    self.limiter.pause(outcome.wait_hint)
+                    self._count("server_waits")  # the pause is set; acquire() will wait it out
                 elif self.limiter.paused_for() <= 0:
                     time.sleep(self._backoff(attempt))
         raise EmbedError(f"{self.url}: gave up on {len(group)} inputs after "
@@ -381,6 +384,9 @@ class RemoteEmbedder:
                              + _hint(status, self.config))
         outcome.overload = status == 429
         outcome.wait_hint = retry_after_seconds(response.headers)
+        if outcome.wait_hint is not None:
+            # Set while this request still holds its slot, so no queued sender slips past it.
+            self.limiter.pause(outcome.wait_hint)
         return None
 
     def _parse(self, response: Any, expected: int) -> tuple[np.ndarray, int | None]:
