@@ -452,3 +452,32 @@ def test_revision_identifies_server_model_and_size():
     assert len({a.revision, b.revision, c.revision}) == 3 and b.dim == 256
     copy = pickle.loads(pickle.dumps(b))  # cheap and picklable, for worker processes
     assert copy.revision == b.revision and copy.count(["hello world"]) == [2]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_cli_ingest_and_search_through_the_remote_embedder(server, faults, tmp_path):
+    """The CLI path: spec from --embedder, server from RAGLINE_EMBED_BASE_URL, key from env."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGLINE_EMBED_BASE_URL": server.base_url,
+           "RAGLINE_EMBED_API_KEY_ENV": "TEST_EMBED_KEY", "TEST_EMBED_KEY": "sk-cli"}
+    store = f"local:{tmp_path / 'store'}"
+
+    def ragline(*args: str) -> dict | list:
+        result = subprocess.run([sys.executable, "-m", "ragline.cli", *args, "--store", store,
+                                 "--json"], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    faults(max_inputs=4, rate_limit={"count": 1, "retry_after": "0.1"})
+    report = ragline("ingest", str(FIXTURES / "good"), "--embedder", "openai:test-embed")
+    assert not report["failed"] and report["chunks_written"] == report["chunks_embedded"] > 10
+    hits = ragline("search", "the zen of python", "--mode", "dense", "-k", "3")  # reopens from the store
+    assert len(hits) == 3
+    log = server_log(server)
+    assert {e["authorization"] for e in log} == {"Bearer sk-cli"} and 413 in {e["status"] for e in log}
+    assert sum(len(e["inputs"]) for e in log if e["status"] == 200) == report["chunks_embedded"] + 1
