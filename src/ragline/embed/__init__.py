@@ -1,6 +1,7 @@
-"""Embedders: ONNX Runtime by default; a hashing embedder for tests.
+"""Embedders: ONNX Runtime by default; a hashing embedder for tests; OpenAI-compatible APIs.
 
     embedder = open_embedder("onnx")                # or "onnx:/path/to/model", "hashing:64"
+    embedder = open_embedder("openai:text-embedding-3-small", base_url="http://127.0.0.1:8080/v1")
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from ragline.errors import ConfigError
 
 
 def open_embedder(spec: str = "onnx", **options: object) -> Embedder:
-    """``backend`` or ``backend:argument``: ``onnx``, ``onnx:MODEL``, ``hashing:DIM``."""
+    """``backend`` or ``backend:argument``: ``onnx``, ``onnx:MODEL``, ``hashing:DIM``, ``openai:MODEL``.
+
+    ``openai:MODEL`` takes the ``RemoteConfig`` fields as options (else ``RAGLINE_EMBED_*``).
+    """
     backend, _, argument = spec.partition(":")
     if backend == "onnx":
         from ragline.embed.onnx import OnnxEmbedder
@@ -19,7 +23,11 @@ def open_embedder(spec: str = "onnx", **options: object) -> Embedder:
     if backend == "hashing":
         from ragline.embed.hashing import HashingEmbedder
         return HashingEmbedder(int(argument or 64))
-    raise ConfigError(f"unknown embedder {backend!r}: use 'onnx', 'onnx:MODEL' or 'hashing:DIM'")
+    if backend == "openai":
+        from ragline.embed.remote import RemoteConfig, RemoteEmbedder
+        return RemoteEmbedder(RemoteConfig.resolve(argument, **options))
+    raise ConfigError(f"unknown embedder {backend!r}: use 'onnx', 'onnx:MODEL', 'hashing:DIM' "
+                      "or 'openai:MODEL'")
 
 
 __all__ = ["DEFAULT_MODEL", "Embedder", "batched", "open_embedder", "resolve_model",

@@ -1,0 +1,174 @@
+"""A real OpenAI-compatible embeddings server for tests, with faults injected over HTTP.
+
+    with EmbeddingServer(HashingEmbedder(64)) as server:      # uvicorn on 127.0.0.1:<free port>
+        httpx.post(server.url + "/_control", json={"rate_limit": {"count": 2, "retry_after": "1"}})
+        open_embedder("openai:test-embed", base_url=server.base_url).embed(["a", "b"])
+        log = httpx.get(server.url + "/_log").json()
+
+``POST /v1/embeddings`` embeds with the local embedder it was given, answers in a shuffled order
+(clients must sort by ``index``) and scales each vector by 3 (clients must normalise).
+``POST /_control`` sets faults; each counted fault applies to the next N requests, checked in
+this order: ``rate_limit`` (429 with the given headers), ``fail`` (a 5xx), ``max_inputs`` /
+``max_input_chars`` (413, standing), ``slow`` (sleep before answering), ``success_headers``
+(headers on the next N 200s). ``GET /_log`` lists every request: time, inputs, status, in flight.
+
+Run it alone: ``python -m tests.embed.remote_server --port 8181 --embedder hashing:64``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+class ServerState:
+    def __init__(self, embedder: Any, model: str):
+        self.embedder, self.model = embedder, model
+        self.lock = threading.Lock()
+        self.faults: dict[str, Any] = {}
+        self.log: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.rng = random.Random(7)
+
+    def take(self, name: str) -> dict[str, Any] | None:
+        """Consume one use of a counted fault."""
+        with self.lock:
+            fault = self.faults.get(name)
+            if not fault or fault.get("count", 0) <= 0:
+                return None
+            fault["count"] -= 1
+            return fault
+
+
+def create_app(embedder: Any, model: str = "test-embed") -> FastAPI:
+    state = ServerState(embedder, model)
+    app = FastAPI()
+    app.state.embeddings = state
+
+    @app.post("/_control")
+    def control(faults: dict[str, Any]) -> dict[str, Any]:
+        with state.lock:
+            if faults.pop("reset", False):
+                state.faults.clear()
+                state.log.clear()
+            state.faults.update(faults)
+            return dict(state.faults)
+
+    @app.get("/_log")
+    def log() -> list[dict[str, Any]]:
+        with state.lock:
+            return list(state.log)
+
+    @app.post("/v1/embeddings")
+    def embeddings(body: dict[str, Any], request: Request) -> JSONResponse:
+        with state.lock:
+            state.in_flight += 1
+            entry = {"t": time.time(), "inputs": list(body.get("input", [])),
+                     "in_flight": state.in_flight, "status": None,
+                     "authorization": request.headers.get("authorization")}
+            state.log.append(entry)
+        try:
+            response = _answer(state, body)
+            entry["status"] = response.status_code
+            return response
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    return app
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "test_fault"}}, status_code=status,
+                        headers=headers)
+
+
+def _answer(state: ServerState, body: dict[str, Any]) -> JSONResponse:
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if body.get("model") != state.model:
+        return _error(404, f"model {body.get('model')!r} is not served here")
+    if not isinstance(inputs, list) or not inputs:
+        return _error(400, "input must be a non-empty list of strings")
+    if fault := state.take("rate_limit"):
+        headers = dict(fault.get("headers", {}))
+        if fault.get("retry_after") is not None:
+            headers["retry-after"] = str(fault["retry_after"])
+        return _error(429, "rate limit reached (injected)", headers)
+    if fault := state.take("fail"):
+        return _error(int(fault.get("status", 500)), "internal error (injected)")
+    max_inputs = state.faults.get("max_inputs")
+    if max_inputs is not None and len(inputs) > max_inputs:
+        return _error(413, f"{len(inputs)} inputs; at most {max_inputs} per request")
+    max_chars = state.faults.get("max_input_chars")
+    if max_chars is not None and any(len(text) > max_chars for text in inputs):
+        return _error(413, f"an input is longer than {max_chars} characters")
+    if fault := state.take("slow"):
+        time.sleep(float(fault["seconds"]))
+    vectors = state.embedder.embed(inputs) * 3.0
+    order = list(range(len(inputs)))
+    state.rng.shuffle(order)
+    data = [{"object": "embedding", "index": i, "embedding": vectors[i].tolist()} for i in order]
+    tokens = sum(state.embedder.count(inputs))
+    headers = dict(fault.get("headers", {})) if (fault := state.take("success_headers")) else {}
+    return JSONResponse({"object": "list", "model": state.model, "data": data,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+                        headers=headers)
+
+
+class EmbeddingServer:
+    """uvicorn serving ``create_app`` in a background thread on 127.0.0.1, on a free port."""
+
+    def __init__(self, embedder: Any, model: str = "test-embed"):
+        self.app = create_app(embedder, model)
+        self.state: ServerState = self.app.state.embeddings
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = self.url + "/v1"
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
+                                        daemon=True, name=f"embedding-server-{self.port}")
+
+    def __enter__(self) -> EmbeddingServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test embedding server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8181)
+    parser.add_argument("--embedder", default="hashing:64")
+    parser.add_argument("--model", default="test-embed")
+    args = parser.parse_args()
+    from ragline.embed import open_embedder
+
+    uvicorn.run(create_app(open_embedder(args.embedder), args.model), host="127.0.0.1",
+                port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
