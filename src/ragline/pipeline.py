@@ -317,6 +317,7 @@ class IngestRun:
         self._tasks_submitted = 0
         self._inflight: deque[tuple[Future[TaskResult] | TaskResult, _FileContext, bool]] = deque()
         self.batch = _Batch()
+        self._dispatch_seconds = 0.0
         self._next_seq = 1
         self._unwritten: deque[_Batch] = deque()         # dispatched, not yet written, in order
         self._pending_hashes: dict[str, _PendingDoc] = {}  # dedup keys of unwritten documents
@@ -497,11 +498,12 @@ class IngestRun:
         else:
             for error in result.errors:
                 self.report.fail(error.uri, error.stage, error.reason)
-        started = time.perf_counter()
+        started, nested = time.perf_counter(), self._dispatch_seconds
         for unit in result.units:
             context.seen.add(unit.doc.doc_id)
             self._add_document(unit, item.uri)
-        self._timed("dedup", started)
+        # Dispatching (and the writes it may wait for) is accounted to its own stages.
+        self._add_stage("dedup", time.perf_counter() - started - (self._dispatch_seconds - nested))
         if last:
             if context.jsonl:
                 self.progress("parsed", 1)
@@ -576,6 +578,13 @@ class IngestRun:
 
     # ----- embed (handed to the embedder thread) ---------------------------------------------
     def _dispatch(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._dispatch_batch()
+        finally:
+            self._dispatch_seconds += time.perf_counter() - started
+
+    def _dispatch_batch(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if not (batch.docs or batch.files or batch.deleted_docs):
             return
@@ -607,10 +616,13 @@ class IngestRun:
     def _collect_written(self, *, block: bool) -> None:
         """Write every batch the embedder has finished (at least one if ``block``)."""
         while self._unwritten:
+            waited = time.perf_counter()
             try:
                 batch = self._embed_worker.outbox.get(block=block, timeout=None)
             except queue.Empty:
                 return
+            if block:  # the coordinator idles until the embedder finishes a batch
+                self._add_stage("wait_embed", time.perf_counter() - waited)
             assert batch is self._unwritten[0], "batches come back in order"
             self._unwritten.popleft()
             self._write(batch)

@@ -19,12 +19,13 @@ class HashingEmbedder:
     def __init__(self, dim: int = 64, model: str = DEFAULT_MODEL):
         spec = resolve_model(model)
         self.model_id = f"hashing-{dim}"
-        self.revision = "1"
+        self.revision = "2"
         self.dim = dim
         self.max_tokens = spec.max_tokens
         self.tokenizer = ModelTokenizer(spec.path, spec.max_tokens)
         self.calls = 0
         self.texts_embedded = 0
+        self._vectors: np.ndarray | None = None
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self.tokenizer.offsets(text)
@@ -35,13 +36,22 @@ class HashingEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self.texts_embedded += len(texts)
-        ids = self.tokenizer.encode(list(texts))["input_ids"] if texts else np.zeros((0, 1), int)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, token_ids in enumerate(ids):
-            for token in token_ids[token_ids > 0]:
-                rng = np.random.default_rng(int(token))
-                out[row] += rng.standard_normal(self.dim).astype(np.float32)
+        if texts:
+            table = self._table()
+            for row, token_ids in enumerate(self.tokenizer.encode(list(texts))["input_ids"]):
+                out[row] = table[token_ids[token_ids > 0]].sum(axis=0)
         return l2_normalise(out + 1e-6)
+
+    def _table(self) -> np.ndarray:
+        """One fixed pseudo-random vector per vocabulary id (the same in every process)."""
+        if self._vectors is None:
+            vocab = self.tokenizer.vocab_size
+            self._vectors = np.random.default_rng(20240601).standard_normal((vocab, self.dim)).astype(np.float32)
+        return self._vectors
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_vectors": None}
 
     def close(self) -> None:
         pass

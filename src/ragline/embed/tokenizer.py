@@ -18,6 +18,10 @@ class ModelTokenizer:
         self._encoder.no_padding()
         self._encoder.enable_truncation(max_length=max_tokens)
 
+    @property
+    def vocab_size(self) -> int:
+        return self._plain.get_vocab_size(with_added_tokens=True)
+
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._plain.encode(text, add_special_tokens=False).offsets
 
