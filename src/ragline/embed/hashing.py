@@ -43,5 +43,15 @@ class HashingEmbedder:
                 out[row] += rng.standard_normal(self.dim).astype(np.float32)
         return l2_normalise(out + 1e-6)
 
+    def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One vector per token (its id's fixed random projection), special tokens dropped."""
+        special = self.tokenizer.special_ids()
+        out = []
+        for text in texts:
+            ids = self.tokenizer.encode([text])["input_ids"][0] if text else np.zeros(0, int)
+            rows = [np.random.default_rng(int(t)).standard_normal(self.dim) for t in ids if int(t) not in special]
+            out.append(l2_normalise(np.array(rows, dtype=np.float32).reshape(len(rows), self.dim)))
+        return out
+
     def close(self) -> None:
         pass
