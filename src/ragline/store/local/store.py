@@ -270,6 +270,7 @@ class LocalStore:
     def sync(self) -> int:
         """Apply the change log to both derived indexes; returns how many changes were applied."""
         with self._lock:
+            self._reload_if_log_trimmed()
             ann, bm25 = self.ann, self.bm25
             start = min(ann.applied_seq, bm25.applied_seq)
             changes = self.db.execute(
@@ -305,6 +306,21 @@ class LocalStore:
                 self._ann = ann.compacted()
             self.generation += 1
             return len(changes)
+
+    def _reload_if_log_trimmed(self) -> None:
+        """Another process (a second Engine on this path) may have applied changes, saved its
+        indexes and trimmed the log past what this process's in-memory indexes hold: those
+        changes can no longer be replayed, so load the indexes it saved (or rebuild them)."""
+        compacted = int(self.get_meta("compacted_seq") or 0)
+        if self._ann is not None and self._ann.applied_seq < compacted:
+            self._ann = None
+            if self.ann.applied_seq < compacted:
+                self._ann = self._build_ann()
+        if self._bm25 is not None and self._bm25.applied_seq < compacted:
+            self._bm25.close()
+            self._bm25 = None
+            if self.bm25.applied_seq < compacted:
+                self._rebuild_bm25()
 
     def flush(self) -> None:
         """Sync derived indexes, write them durably, and trim the change log they both applied."""
