@@ -67,3 +67,22 @@ def test_freeze_tells_apart_what_filters_tell_apart():
     assert freeze({"page": 1}) != freeze({"page": "1"}) != freeze({"page": True})
     assert freeze(None) != freeze({})
     hash(freeze({"tags": ["a", "b"], "n": {"x": 1.5}}))
+
+
+def test_result_cache_hands_out_copies_that_share_nothing_mutable():
+    from ragline.caches import ResultCache
+    from ragline.records import Chunk, Hit
+
+    chunk = Chunk("c1", "d1", 0, "text", 0, 4, 1, "h", {"heading": ["A", "B"], "nested": {"x": [1]}})
+    cache = ResultCache(4)
+    given = cache.remember("key", [Hit(chunk=chunk, score=1.0, uri="u", ranks={"dense": 1})])
+    given[0].chunk.metadata["heading"].append("C")
+    given[0].chunk.metadata["nested"]["x"].append(2)
+    given[0].ranks["bm25"] = 3
+    given.clear()
+    for _ in range(2):
+        out = cache.lookup("key")
+        assert out[0].chunk.metadata == {"heading": ["A", "B"], "nested": {"x": [1]}}
+        assert out[0].ranks == {"dense": 1}
+        out[0].chunk.metadata["heading"].clear()
+    assert cache.lookup("other") is None and (cache.hits, cache.misses) == (2, 1)

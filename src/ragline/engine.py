@@ -175,9 +175,7 @@ class Engine:
             hits = self._retrieve(query, k, mode, filter)
         else:
             hits = self._rerank(query, self._retrieve(query, depth or k, mode, filter), k)
-        if key is not None:
-            self.results.remember(key, hits)
-        return hits
+        return self.results.remember(key, hits) if key is not None else hits
 
     def _rerank(self, query: str, candidates: list[Hit], k: int) -> list[Hit]:
         if not hasattr(self.embedder, "embed_tokens"):
@@ -187,7 +185,7 @@ class Engine:
             raise QueryError("this store keeps no multi-vectors; MaxSim re-ranking needs local:")
         if not candidates:
             return []
-        multivectors = self.store.multivectors([h.chunk.chunk_id for h in candidates])
+        multivectors = self.store.multivectors([h.chunk.chunk_id for h in candidates], dtype=np.float16)
         if not any(len(v) for v in multivectors.values()):
             raise QueryError("no candidate has token vectors to re-rank with: "
                              "ingest with --multivector (multivector=True) first")

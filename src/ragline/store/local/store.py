@@ -473,8 +473,9 @@ class LocalStore:
             self.set_meta("multivector_seq", str(int(self.get_meta("multivector_seq") or 0) + 1))
         return len(chunk_ids)
 
-    def multivectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """{chunk_id: float32 (tokens, dim)} for the chunks that have multi-vectors."""
+    def multivectors(self, chunk_ids: Sequence[str], dtype: Any = np.float32) -> dict[str, np.ndarray]:
+        """{chunk_id: (tokens, dim) array} for the chunks that have multi-vectors. With
+        ``dtype=np.float16`` the arrays are read-only views of the stored bytes (no conversion)."""
         found: dict[str, np.ndarray] = {}
         for part in chunked(list(chunk_ids)):
             marks = ",".join("?" * len(part))
@@ -482,7 +483,8 @@ class LocalStore:
                     "SELECT c.chunk_id, m.n, m.dim, m.vectors FROM chunks c JOIN chunk_multivectors m"
                     f" ON m.chunk = c.id WHERE c.namespace = ? AND c.chunk_id IN ({marks})",
                     (self.namespace, *part)):
-                found[chunk_id] = np.frombuffer(blob, dtype=np.float16).reshape(n, dim).astype(np.float32)
+                stored = np.frombuffer(blob, dtype=np.float16).reshape(n, dim)
+                found[chunk_id] = stored if dtype == np.float16 else stored.astype(dtype)
         return found
 
     def chunks_without_multivectors(self, limit: int = 256) -> list[tuple[str, str]]:
