@@ -165,7 +165,7 @@ class Engine:
         if self.results.maxsize and generation is not None:
             # Every parameter that can change the answer, and the store's generation, which
             # moves on any write to this namespace (by this process or another).
-            key = (self.config.namespace, query, mode, k, freeze(filter), rerank, depth,
+            key = (self.config.namespace, query, mode, k, freeze(filter or None), rerank, depth,
                    self.config.hybrid_depth, self.embedder.model_id, self.embedder.revision,
                    generation())
             cached = self.results.lookup(key)

@@ -142,3 +142,18 @@ def test_a_reader_catches_up_after_another_writer_trimmed_the_log(tmp_path):
     assert [h.chunk.chunk_id for h in reader.search_vector(vectors_for(b)[0], 5)] == [b[0].chunk_id]
     assert reader.search_text("alpha", 5) == []
     reader.close()
+
+
+def test_without_auto_sync_the_generation_follows_what_the_indexes_applied(tmp_path):
+    store = LocalStore(tmp_path / "s", auto_sync=False)
+    a, b = make_chunks("file:///a.txt", ["alpha"]), make_chunks("file:///b.txt", ["beta"])
+    store.upsert(a, vectors_for(a))
+    assert len(store.search_text("alpha", 5)) == 1   # the first load builds the indexes
+    store.upsert(b, vectors_for(b))
+    before = store.data_generation()
+    assert store.search_text("beta", 5) == []        # not synced: the indexes lack b
+    assert store.data_generation() == before
+    store.sync()
+    assert store.data_generation() != before
+    assert [h.chunk.chunk_id for h in store.search_text("beta", 5)] == [b[0].chunk_id]
+    store.close()

@@ -422,7 +422,7 @@ class LocalStore:
         }
 
     # ----- generation: what result caches key on ------------------------------------------
-    def data_generation(self) -> tuple[int, int]:
+    def data_generation(self) -> tuple[int, ...]:
         """A value that changes whenever a search of this namespace could answer differently,
         whichever process wrote: the change-log sequence (chunk adds and deletes; it never goes
         back, since trimming records ``compacted_seq``) and the multi-vector write counter."""
@@ -434,7 +434,10 @@ class LocalStore:
                 " (SELECT value FROM meta WHERE key = ?), (SELECT value FROM meta WHERE key = ?)",
                 (self.namespace, f"{self.namespace}:compacted_seq",
                  f"{self.namespace}:multivector_seq")).fetchone()
-            return max(seq or 0, int(compacted or 0)), int(multivector or 0)
+            generation = (max(seq or 0, int(compacted or 0)), int(multivector or 0))
+            if not self.auto_sync:  # then searches answer from what the indexes have applied
+                generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
+            return generation
 
     # ----- multi-vectors (late interaction) ----------------------------------------------------
     def upsert_multivectors(self, chunk_ids: Sequence[str], arrays: Sequence[np.ndarray]) -> int:
@@ -479,10 +482,12 @@ class LocalStore:
         found: dict[str, np.ndarray] = {}
         for part in chunked(list(chunk_ids)):
             marks = ",".join("?" * len(part))
-            for chunk_id, n, dim, blob in self.db.execute(
+            with self._lock:
+                rows = self.db.execute(
                     "SELECT c.chunk_id, m.n, m.dim, m.vectors FROM chunks c JOIN chunk_multivectors m"
                     f" ON m.chunk = c.id WHERE c.namespace = ? AND c.chunk_id IN ({marks})",
-                    (self.namespace, *part)):
+                    (self.namespace, *part)).fetchall()
+            for chunk_id, n, dim, blob in rows:
                 stored = np.frombuffer(blob, dtype=np.float16).reshape(n, dim)
                 found[chunk_id] = stored if dtype == np.float16 else stored.astype(dtype)
         return found
