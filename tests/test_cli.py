@@ -84,3 +84,23 @@ def test_cache_is_shared_across_namespaces_and_can_be_cleared(tmp_path):
     third = json.loads(ragline("ingest", good, "--store", store, "--embedder", "hashing:64",
                                "--namespace", "third", "--json").stdout)
     assert third["chunks_embedded"] == first["chunks_embedded"]  # nothing left to hit
+
+
+def test_multivector_ingest_rerank_and_cache_stats(tmp_path):
+    from tests.conftest import FIXTURES
+
+    store = f"local:{tmp_path / 'store'}"
+    common = ("--store", store, "--embedder", "hashing:64")
+    ragline("ingest", str(FIXTURES / "good"), *common)
+    no_tokens = ragline("search", "license", *common, "--rerank", "maxsim", check=False)
+    assert no_tokens.returncode == 2 and "--multivector" in no_tokens.stderr
+    ragline("ingest", str(FIXTURES / "good"), *common, "--multivector")   # backfills unchanged files
+    plain = json.loads(ragline("search", "license", *common, "--json", "-k", "8", "--mode", "bm25").stdout)
+    reranked = json.loads(ragline("search", "license", *common, "--json", "-k", "8", "--mode", "bm25",
+                                  "--rerank", "maxsim", "--rerank-depth", "8").stdout)
+    assert sorted(h["chunk_id"] for h in reranked) == sorted(h["chunk_id"] for h in plain)
+    assert all("maxsim" in h["ranks"] for h in reranked)
+    stats = json.loads(ragline("stats", *common, "--json").stdout)
+    assert stats["multivector_chunks"] == stats["chunks"] > 0
+    for key in ("query_cache_hit_rate", "result_cache_hits", "result_cache_misses", "result_cache_hit_rate"):
+        assert key in stats

@@ -67,6 +67,9 @@ def ingest(
     parse_workers: Annotated[Optional[int], typer.Option(help="Parse processes (default: half the cores; "
                                                               "0: parse in the main process).")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
+    multivector: Annotated[bool, typer.Option(
+        "--multivector", help="Also store per-token vectors for `search --rerank maxsim` "
+                              "(~tokens x dim x 2 bytes per chunk; the store keeps doing it).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
@@ -77,7 +80,8 @@ def ingest(
                  near_dup_threshold=near_dup_threshold, parse_workers=parse_workers) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
-                                   progress=progress.update, on_listed=progress.set_total)
+                                   progress=progress.update, on_listed=progress.set_total,
+                                   multivector=multivector)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -93,12 +97,15 @@ def search(
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     filter: Annotated[list[str], typer.Option("--filter", help="key=value metadata filter (repeatable).")] = [],
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    rerank: Annotated[Optional[str], typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
+    rerank_depth: Annotated[Optional[int], typer.Option(help="Candidates to re-rank (default max(4k, 40)).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index."""
     with _engine(store, namespace, embedder) as engine:
         started = time.perf_counter()
-        hits = engine.search(query, k, mode=mode, filter=_parse_filters(filter))
+        hits = engine.search(query, k, mode=mode, filter=_parse_filters(filter),
+                             rerank=rerank, rerank_depth=rerank_depth)
         elapsed = time.perf_counter() - started
     if as_json:
         out.print_json(json.dumps([{

@@ -11,12 +11,12 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragline.caches import QueryVectorCache, ResultCache, freeze
 from ragline.chunk import Chunker, ChunkerConfig
 from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
@@ -26,6 +26,7 @@ from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
+from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import rrf
 from ragline.sources.folder import FolderSource, file_uri
 from ragline.store import Filter, open_store
@@ -48,6 +49,9 @@ class EngineConfig:
     near_dup_threshold: float = 0.9
     # Parse processes (None: half the cores; 0: parse on the coordinator thread).
     parse_workers: int | None = None
+    # Bounded LRU caches (entries; 0 turns one off): query embeddings, and whole results.
+    query_cache_size: int = 1024
+    result_cache_size: int = 1024
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,7 +65,8 @@ class Engine:
         self.cache = EmbeddingCache(self.store.db, self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
                                ChunkerConfig(config.max_tokens, config.overlap))
-        self._query_vector = lru_cache(maxsize=1024)(self._embed_query)
+        self.query_vectors = QueryVectorCache(config.query_cache_size)
+        self.results = ResultCache(config.result_cache_size)
 
     @classmethod
     def open(cls, store: str = "local:ragline-data", *, namespace: str = "default",
@@ -101,7 +106,7 @@ class Engine:
     # ----- ingest ------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, include: Sequence[str] = (),
                exclude: Sequence[str] = (), progress: Progress | None = None,
-               on_listed: Any = None) -> IngestReport:
+               on_listed: Any = None, multivector: bool = False) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config()
@@ -126,6 +131,10 @@ class Engine:
             run.close()
         with self.store.transaction():
             self.cache.record_counts(report.cache_hits, report.chunks_embedded)
+        if multivector or self._multivector_enabled():
+            started_mv = time.perf_counter()
+            self._store_multivectors(progress)
+            run.stage_seconds["multivector"] = time.perf_counter() - started_mv
         report.elapsed_s = time.perf_counter() - started
         report.stage_seconds = dict(run.stage_seconds)
         report.pipeline = run.stage_report()
@@ -135,14 +144,68 @@ class Engine:
     def _embed_query(self, query: str) -> np.ndarray:
         return self.embedder.embed([query])[0]
 
-    def search(self, query: str, k: int = 10, *, mode: str = "hybrid",
-               filter: Filter | None = None) -> list[Hit]:
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, from the LRU cache when this model embedded it before."""
+        key = (self.embedder.model_id, self.embedder.revision, "pooled", query)
+        return self.query_vectors.get_or_compute(key, lambda: self._embed_query(query))
+
+    def _query_tokens(self, query: str) -> np.ndarray:
+        key = (self.embedder.model_id, self.embedder.revision, "tokens", query)
+        return self.query_vectors.get_or_compute(key, lambda: self.embedder.embed_tokens([query])[0])
+
+    def search(self, query: str, k: int = 10, *, mode: str = "hybrid", filter: Filter | None = None,
+               rerank: str | None = None, rerank_depth: int | None = None) -> list[Hit]:
+        """Top-k hits for the query. ``rerank="maxsim"`` re-orders the top ``rerank_depth``
+        candidates of ``mode`` (default max(4k, 40)) by MaxSim over stored token vectors.
+
+        Answers come from the result cache while the store has not changed since.
+        """
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         if k < 1:
             raise QueryError("k must be at least 1")
         if not query.strip():
             raise QueryError("the query is empty")
+        if rerank is not None and rerank not in RERANKERS:
+            raise QueryError(f"unknown reranker {rerank!r}; use one of {', '.join(RERANKERS)}")
+        depth = None
+        if rerank is not None:
+            depth = rerank_depth if rerank_depth is not None else max(k * self.config.hybrid_depth, 40)
+            if depth < k:
+                raise QueryError(f"rerank depth ({depth}) must be at least k ({k})")
+        generation = getattr(self.store, "data_generation", None)
+        key = None
+        if self.results.maxsize and generation is not None:
+            # Every parameter that can change the answer, and the store's generation, which
+            # moves on any write to this namespace (by this process or another).
+            key = (self.config.namespace, query, mode, k, freeze(filter or None), rerank, depth,
+                   self.config.hybrid_depth, self.embedder.model_id, self.embedder.revision,
+                   generation())
+            cached = self.results.lookup(key)
+            if cached is not None:
+                return cached
+        if rerank is None:
+            hits = self._retrieve(query, k, mode, filter)
+        else:
+            hits = self._rerank(query, self._retrieve(query, depth or k, mode, filter), k)
+        return self.results.remember(key, hits) if key is not None else hits
+
+    def _rerank(self, query: str, candidates: list[Hit], k: int) -> list[Hit]:
+        if not hasattr(self.embedder, "embed_tokens"):
+            raise QueryError(f"embedder {self.embedder.model_id} gives no token vectors; "
+                             "MaxSim re-ranking needs one that does (onnx, hashing)")
+        if not hasattr(self.store, "multivectors"):
+            raise QueryError("this store keeps no multi-vectors; MaxSim re-ranking needs local:")
+        if not candidates:
+            return []
+        multivectors = self.store.multivectors([h.chunk.chunk_id for h in candidates], dtype=np.float16)
+        if not any(len(v) for v in multivectors.values()):
+            raise QueryError("no candidate has token vectors to re-rank with: "
+                             "ingest with --multivector (multivector=True) first")
+        return rerank_maxsim(candidates, self._query_tokens(query), multivectors, k)
+
+    def _retrieve(self, query: str, k: int, mode: str, filter: Filter | None) -> list[Hit]:
+        """The uncached retrieval of one mode: what the result cache and re-ranking wrap."""
         if mode == "dense":
             return self.store.search_vector(self._query_vector(query), k, filter)
         if mode == "bm25":
@@ -151,6 +214,30 @@ class Engine:
         dense = self.store.search_vector(self._query_vector(query), depth, filter)
         sparse = self.store.search_text(query, depth, filter)
         return rrf([dense, sparse], ["dense", "bm25"], k)
+
+    # ----- multi-vectors ------------------------------------------------------------------
+    def _multivector_enabled(self) -> bool:
+        get_meta = getattr(self.store, "get_meta", None)
+        return get_meta is not None and get_meta("multivector") == "1"
+
+    def _store_multivectors(self, progress: Progress | None = None, batch: int = 64) -> int:
+        """Give every chunk that lacks them its token vectors. Runs after the ingest proper, so
+        it also backfills chunks stored before ``--multivector`` and finishes an interrupted run;
+        the store remembers the choice, so later ingests keep token vectors complete."""
+        if not hasattr(self.embedder, "embed_tokens"):
+            raise ConfigError(f"embedder {self.embedder.model_id} gives no token vectors: "
+                              "use onnx or hashing for --multivector")
+        if not hasattr(self.store, "upsert_multivectors"):
+            raise ConfigError("this store keeps no multi-vectors; --multivector needs a local: store")
+        with self.store.transaction():
+            self.store.set_meta("multivector", "1")
+        stored = 0
+        while pending := self.store.chunks_without_multivectors(batch):
+            arrays = self.embedder.embed_tokens([text for _, text in pending])
+            stored += self.store.upsert_multivectors([chunk_id for chunk_id, _ in pending], arrays)
+            if progress is not None:
+                progress("multivectors", len(pending))
+        return stored
 
     # ----- delete, stats, verify -----------------------------------------------------------
     def delete(self, *, doc_ids: Sequence[str] = (), source: str | Path | None = None) -> int:
@@ -172,9 +259,12 @@ class Engine:
         return removed
 
     def stats(self) -> dict[str, Any]:
+        multivector = getattr(self.store, "multivector_stats", None)
         return {**self.store.stats(), **self.ledger.counts(), "embedder": self.embedder.model_id,
                 "embedding_cache_entries": self.cache.size(),
-                "embedding_cache_hit_rate": self.cache.stats()["lifetime_hit_rate"]}
+                "embedding_cache_hit_rate": self.cache.stats()["lifetime_hit_rate"],
+                **(multivector() if multivector else {}),
+                **self.query_vectors.stats("query_cache"), **self.results.stats("result_cache")}
 
     def cache_stats(self) -> dict[str, Any]:
         return {**self.cache.stats(), "current_model": self.cache.model}

@@ -31,6 +31,15 @@ class Embedder(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """An embedder that can also give one vector per token (late interaction, MaxSim)."""
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text a float32 (tokens, dim) array of L2-normalised token vectors, without
+        padding or the special tokens the tokenizer adds ([CLS], [SEP])."""
+
+
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     if size < 1:
         raise ValueError("batch size must be >= 1")

@@ -53,5 +53,15 @@ class HashingEmbedder:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_vectors": None}
 
+    def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One vector per token (its id's fixed random projection), special tokens dropped."""
+        special = self.tokenizer.special_ids()
+        out = []
+        for text in texts:
+            ids = self.tokenizer.encode([text])["input_ids"][0] if text else np.zeros(0, int)
+            rows = self._table()[[int(t) for t in ids if int(t) not in special]]
+            out.append(l2_normalise(rows.reshape(len(rows), self.dim)))
+        return out
+
     def close(self) -> None:
         pass

@@ -101,6 +101,23 @@ class OnnxEmbedder:
         assert out is not None
         return out
 
+    def embed_tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, its contextual token vectors (the model's last hidden state), L2-normalised,
+        without padding and special tokens: the multi-vectors MaxSim re-ranking scores with."""
+        texts = list(texts)
+        special = np.array(sorted(self.tokenizer.special_ids()), dtype=np.int64)
+        lengths = [min(n + 2, self.max_tokens) for n in self.count(texts)]
+        out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        for batch in token_budget_batches(lengths, self.token_budget, self.max_batch):
+            session = self._load()
+            feeds = {k: v for k, v in self.tokenizer.encode([texts[i] for i in batch]).items()
+                     if k in self._inputs}
+            hidden = session.run(None, feeds)[0]
+            keep = (feeds["attention_mask"] > 0) & ~np.isin(feeds["input_ids"], special)
+            for row, i in enumerate(batch):
+                out[i] = l2_normalise(hidden[row][keep[row]])
+        return out
+
     def close(self) -> None:
         self._session = None
 

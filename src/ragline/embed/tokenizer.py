@@ -41,3 +41,10 @@ class ModelTokenizer:
             mask[row, :n] = 1
             types[row, :n] = enc.type_ids
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def special_ids(self) -> frozenset[int]:
+        """Ids of the special tokens the tokenizer adds or pads with ([CLS], [SEP], [PAD]...);
+        the unknown-word token stands for real text, so it is not one of them."""
+        unk = getattr(self._encoder.model, "unk_token", None)
+        return frozenset(i for i, token in self._encoder.get_added_tokens_decoder().items()
+                         if token.special and token.content != unk)
