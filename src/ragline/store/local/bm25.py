@@ -86,20 +86,32 @@ class Bm25Index:
         self.applied_seq = applied_seq
         self._write_seq()
 
-    def search(self, query: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, filter: Filter | None = None, *,
+               tag_sets: list[list[str]] | None = None, allowed_rowids: list[int] | None = None,
+               excluded_rowids: list[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k rows for ``query`` among those that pass every restriction given.
+
+        ``filter`` (equality dict) and ``tag_sets`` (each a set of alternative 'key=value' tags)
+        use the tag terms; ``allowed_rowids`` / ``excluded_rowids`` restrict by row id (a filter
+        the store resolved in SQLite). All restrictions score 0, so BM25 scores are unchanged.
+        """
         import tantivy
 
         text = sanitise_query(query)
         if not text or k <= 0:
             return []
         parsed, _errors = self.index.parse_query_lenient(text, ["body"])
-        tags = filter_tags(filter)
-        if tags:
-            clauses = [(tantivy.Occur.Must, parsed)]
-            clauses += [(tantivy.Occur.Must,
-                         tantivy.Query.const_score_query(
-                             tantivy.Query.term_query(self.schema, "tags", t), 0.0)) for t in tags]
-            parsed = tantivy.Query.boolean_query(clauses)
+        tag_sets = [*([[t] for t in filter_tags(filter)]), *(tag_sets or [])]
+        required = [tantivy.Query.term_set_query(self.schema, "tags", tags) for tags in tag_sets]
+        if allowed_rowids is not None:
+            required.append(tantivy.Query.term_set_query(self.schema, "rowid", allowed_rowids))
+        clauses = [(tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))
+                   for restriction in required]
+        if excluded_rowids:
+            clauses.append((tantivy.Occur.MustNot,
+                            tantivy.Query.term_set_query(self.schema, "rowid", excluded_rowids)))
+        if clauses:
+            parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
         searcher = self.index.searcher()
         result = searcher.search(parsed, k)
         return [(int(searcher.doc(address)["rowid"][0]), float(score)) for score, address in result.hits]

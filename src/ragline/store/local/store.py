@@ -27,7 +27,8 @@ import numpy as np
 from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
-from ragline.store.base import Filter, filter_tags, metadata_tags, register_store
+from ragline.store.base import Filter, metadata_tags, register_store
+from ragline.store.filters import equality_tag_sets, metadata_numbers, parse_filter, to_sql
 from ragline.store.local.ann import AnnIndex
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
@@ -146,6 +147,8 @@ class LocalStore:
                 rowid = cursor.lastrowid
                 tags = metadata_tags({**chunk.metadata, "doc_id": chunk.doc_id})
                 self.db.executemany("INSERT INTO chunk_tags VALUES (?, ?)", [(rowid, t) for t in tags])
+                self.db.executemany("INSERT INTO chunk_nums VALUES (?, ?, ?)",
+                                    [(rowid, key, number) for key, number in metadata_numbers(chunk.metadata)])
                 self.db.execute("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'add', ?)",
                                 (self.namespace, rowid))
                 added += 1
@@ -163,6 +166,7 @@ class LocalStore:
                 for ids in chunked(rowids):
                     id_marks = ",".join("?" * len(ids))
                     self.db.execute(f"DELETE FROM chunk_tags WHERE chunk IN ({id_marks})", ids)
+                    self.db.execute(f"DELETE FROM chunk_nums WHERE chunk IN ({id_marks})", ids)
                     self.db.execute(f"DELETE FROM chunks WHERE id IN ({id_marks})", ids)
                     self.db.executemany("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'del', ?)",
                                         [(self.namespace, r) for r in ids])
@@ -310,11 +314,15 @@ class LocalStore:
 
     # ----- reads -------------------------------------------------------------------------
     def allowed_rowids(self, filter: Filter | None) -> np.ndarray | None:
-        tags = filter_tags(filter)
-        if not tags:
+        """Sorted row ids of this namespace's chunks that pass ``filter`` (None: no filter).
+
+        Raises QueryError for a filter that cannot be understood (see ``ragline.store.filters``).
+        """
+        conditions = parse_filter(filter)
+        if not conditions:
             return None
-        query = " INTERSECT ".join("SELECT chunk FROM chunk_tags WHERE tag = ?" for _ in tags)
-        return np.array([r[0] for r in self.db.execute(query, tags)], dtype=np.int64)
+        sql, params = to_sql(conditions, self.namespace)
+        return np.array([r[0] for r in self.db.execute(sql, params)], dtype=np.int64)
 
     def _hits(self, scored: list[tuple[int, float]], retriever: str) -> list[Hit]:
         if not scored:
@@ -343,9 +351,23 @@ class LocalStore:
             return self._hits(self.ann.search(vector, k, allowed), "dense")
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
+        conditions = parse_filter(filter)
         with self._lock:
             self._maybe_sync()
-            return self._hits(self.bm25.search(query, k, filter), "bm25")
+            tag_sets = equality_tag_sets(conditions) if conditions else None
+            if not conditions or tag_sets is not None:
+                # Equality / IN: the index's own tag terms answer it, no row-id list needed.
+                return self._hits(self.bm25.search(query, k, tag_sets=tag_sets), "bm25")
+            allowed = self.allowed_rowids(filter)
+            if allowed is None or len(allowed) == 0:
+                return []
+            everything = np.array([r[0] for r in self.db.execute(
+                "SELECT id FROM chunks WHERE namespace = ? ORDER BY id", (self.namespace,))], dtype=np.int64)
+            if len(allowed) * 2 <= len(everything):
+                return self._hits(self.bm25.search(query, k, allowed_rowids=allowed.tolist()), "bm25")
+            # A broad filter: exclude its (smaller) complement instead of listing what passes.
+            excluded = np.setdiff1d(everything, allowed, assume_unique=True)
+            return self._hits(self.bm25.search(query, k, excluded_rowids=excluded.tolist()), "bm25")
 
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         found: dict[str, Chunk] = {}
