@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,12 @@ from ragline.errors import ConfigError, QueryError
 from ragline.ledger import Ledger
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
+from ragline.group import GROUP_BY, group_by_doc
 from ragline.search import rrf
+from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
 from ragline.store import Filter, open_store
+from ragline.store.filters import parse_filter
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -123,21 +126,47 @@ class Engine:
         return self.embedder.embed([query])[0]
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid",
-               filter: Filter | None = None) -> list[Hit]:
+               filter: Filter | None = None, group_by: str | None = None,
+               snippets: bool = True) -> list[Hit]:
+        """Top-k chunks (or, with ``group_by="doc"``, documents) for ``query``.
+
+        ``filter`` is described in ``ragline.store.filters``; ``snippets`` adds each hit's
+        highlighted window of text (``Hit.snippet``).
+        """
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         if k < 1:
             raise QueryError("k must be at least 1")
         if not query.strip():
             raise QueryError("the query is empty")
+        parse_filter(filter)  # a malformed filter is an error even on an empty store
+        if group_by is not None:
+            return self._search_documents(query, k, mode=mode, filter=filter, group_by=group_by,
+                                          snippets=snippets)
         if mode == "dense":
-            return self.store.search_vector(self._query_vector(query), k, filter)
-        if mode == "bm25":
-            return self.store.search_text(query, k, filter)
-        depth = max(k * self.config.hybrid_depth, 40)
-        dense = self.store.search_vector(self._query_vector(query), depth, filter)
-        sparse = self.store.search_text(query, depth, filter)
-        return rrf([dense, sparse], ["dense", "bm25"], k)
+            hits = self.store.search_vector(self._query_vector(query), k, filter)
+        elif mode == "bm25":
+            hits = self.store.search_text(query, k, filter)
+        else:
+            depth = max(k * self.config.hybrid_depth, 40)
+            dense = self.store.search_vector(self._query_vector(query), depth, filter)
+            sparse = self.store.search_text(query, depth, filter)
+            hits = rrf([dense, sparse], ["dense", "bm25"], k)
+        return _with_snippets(hits, query) if snippets else hits
+
+    def _search_documents(self, query: str, k: int, *, mode: str, filter: Filter | None,
+                          group_by: str, snippets: bool) -> list[Hit]:
+        """Best chunk per document; fetches deeper until k documents fill or chunks run out."""
+        if group_by not in GROUP_BY:
+            raise QueryError(f"unknown group_by {group_by!r}; use one of {', '.join(GROUP_BY)}")
+        depth = max(k * 4, 40)
+        while True:
+            hits = self.search(query, depth, mode=mode, filter=filter, snippets=False)
+            documents = group_by_doc(hits, k)
+            if len(documents) >= k or len(hits) < depth or depth >= self.store.count():
+                break
+            depth *= 4
+        return _with_snippets(documents, query) if snippets else documents
 
     # ----- delete, stats, verify -----------------------------------------------------------
     def delete(self, *, doc_ids: Sequence[str] = (), source: str | Path | None = None) -> int:
@@ -166,6 +195,10 @@ class Engine:
         from ragline.verify import verify
 
         return verify(self.store, self.ledger, repair=repair)
+
+
+def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:
+    return [replace(hit, snippet=highlight(hit.chunk.text, query)) for hit in hits]
 
 
 def _persisted(store: str, namespace: str, key: str) -> str | None:

@@ -234,3 +234,32 @@ def to_sql(conditions: tuple[Condition, ...], namespace: str) -> tuple[str, list
     params: list[Any] = [namespace]
     inner = _intersection(conditions, namespace, params)
     return f"SELECT id FROM chunks WHERE namespace = ? AND id IN ({inner}) ORDER BY id", params
+
+
+# ----- the command-line form -------------------------------------------------------------------
+_CLI_IN = re.compile(r"^\s*(?P<key>[^\s=!<>^]+)\s+(?P<neg>not\s+)?in\s+(?P<values>.+?)\s*$", re.IGNORECASE)
+_CLI_OP = re.compile(r"^\s*(?P<key>[^\s=!<>^]+)\s*(?P<op>>=|<=|!=|==|\^=|=|>|<)\s*(?P<value>.*?)\s*$")
+_CLI_OPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt", "!=": "ne", "==": "eq", "=": "eq", "^=": "prefix"}
+WHERE_HELP = ("key=v, key!=v, key>=v (also >, <, <=; numbers or ISO dates), key in a,b, "
+              "key not in a,b, key^=prefix; 'not ' before any of them negates it")
+
+
+def parse_where(expression: str) -> dict[str, Any]:
+    """One ``--where`` expression as a filter in the Python form.
+
+    ``year>=1990`` -> ``{"year": {"gte": "1990"}}``; ``kind in pdf,html`` ->
+    ``{"kind": {"in": ["pdf", "html"]}}``; ``not lang=de`` -> ``{"not": {"lang": {"eq": "de"}}}``.
+    Values stay strings: equality compares the canonical 'key=value' text (so 3 and "3" agree),
+    and ranges read numbers and dates from strings.
+    """
+    text = expression.strip()
+    if text[:4].lower() == "not ":
+        return {"not": parse_where(text[4:])}
+    match = _CLI_IN.match(text)
+    if match:
+        values = [v.strip() for v in match["values"].split(",") if v.strip()]
+        return {match["key"]: {"not_in" if match["neg"] else "in": values}}
+    match = _CLI_OP.match(text)
+    if match is None or not match["value"]:
+        raise QueryError(f"cannot read the filter {expression!r}; use {WHERE_HELP}")
+    return {match["key"]: {_CLI_OPS[match["op"]]: match["value"]}}
