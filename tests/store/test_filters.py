@@ -281,3 +281,18 @@ def test_a_store_from_before_range_filters_is_migrated(tmp_path):
     for filter, predicate in FILTERS_AFTER_CHANGES:
         _check_all(store, chunks, filter, predicate)
     store.close()
+
+
+def test_prefix_with_regex_characters_and_newlines(tmp_path):
+    """BM25 answers prefixes with a regex over tag terms: the prefix must be taken literally."""
+    uris = ["file:///a-b/c+d(e)[f]{g}#h&i~j^k$l|m?n*o.p\\q/1.txt", "file:///a-b/c+d(e)[f]{g}#h&X.txt",
+            "file:///a-bz/2.txt", "file:///a.b/3.txt", "file:///aXb/4.txt", "file:///日本/5.txt"]
+    chunks = [chunk(uri, 0, f"document {i}", title=f"Line one\nline {i}") for i, uri in enumerate(uris)]
+    store = LocalStore(tmp_path / "s")
+    store.upsert(chunks, vectors_for(chunks))
+    for field, prefix in [("uri", "file:///a-b/c+d(e)[f]{g}#h&i~j^k$l|m?n*o.p\\q/"), ("uri", "file:///a-b"),
+                          ("uri", "file:///a.b/"), ("uri", "file:///日本/"), ("title", "Line one\nline 2")]:
+        filter = {field: {"prefix": prefix}}
+        _check_all(store, chunks, filter, lambda m: m[field].startswith(prefix))
+        _check_all(store, chunks, {"not": filter}, lambda m: not m[field].startswith(prefix))
+    store.close()

@@ -185,16 +185,6 @@ def _condition(key: str, op: str, value: Any) -> Condition:
     raise QueryError(f"filter {key!r}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
 
 
-def equality_tag_sets(conditions: tuple[Condition, ...]) -> list[list[str]] | None:
-    """Tag alternatives per condition when the filter is equality / IN only, else None.
-
-    Such filters can be answered by the BM25 index's own tag terms, with no row-id list.
-    """
-    if not all(isinstance(c, AnyOf) for c in conditions):
-        return None
-    return [[tag(c.key, v) for v in c.values] for c in conditions]  # type: ignore[union-attr]
-
-
 # ----- SQL -----------------------------------------------------------------------------------
 def _prefix_upper(text: str) -> str:
     """The smallest string above every string that starts with ``text`` (code-point order,
@@ -228,12 +218,22 @@ def _intersection(conditions: tuple[Condition, ...], namespace: str, params: lis
 
 
 def to_sql(conditions: tuple[Condition, ...], namespace: str) -> tuple[str, list[Any]]:
-    """A query of the row ids of this namespace's chunks that satisfy every condition."""
+    """A query of the chunk row ids that satisfy every condition, in no particular order.
+
+    Negations only ever yield this namespace's rows; positive conditions may also yield rows of
+    other namespaces (tags carry no namespace), which the namespace's own indexes do not hold.
+    """
     if not conditions:
         raise ValueError("no conditions")
-    params: list[Any] = [namespace]
-    inner = _intersection(conditions, namespace, params)
-    return f"SELECT id FROM chunks WHERE namespace = ? AND id IN ({inner}) ORDER BY id", params
+    params: list[Any] = []
+    return _intersection(conditions, namespace, params), params
+
+
+def is_native(condition: Condition) -> bool:
+    """Whether a condition can be answered from 'key=value' tag terms alone (no ranges)."""
+    if isinstance(condition, Not):
+        return all(is_native(c) for c in condition.conditions)
+    return not isinstance(condition, Range)
 
 
 # ----- the command-line form -------------------------------------------------------------------

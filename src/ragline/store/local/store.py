@@ -28,7 +28,7 @@ from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
-from ragline.store.filters import equality_tag_sets, metadata_numbers, parse_filter, to_sql
+from ragline.store.filters import Condition, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local.ann import AnnIndex
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
@@ -319,10 +319,12 @@ class LocalStore:
         Raises QueryError for a filter that cannot be understood (see ``ragline.store.filters``).
         """
         conditions = parse_filter(filter)
-        if not conditions:
-            return None
+        return self._matching_rowids(conditions) if conditions else None
+
+    def _matching_rowids(self, conditions: tuple[Condition, ...]) -> np.ndarray:
         sql, params = to_sql(conditions, self.namespace)
-        return np.array([r[0] for r in self.db.execute(sql, params)], dtype=np.int64)
+        rows = np.fromiter((r for (r,) in self.db.execute(sql, params)), dtype=np.int64)
+        return np.unique(rows)  # positive conditions may also hold other namespaces' rows: harmless
 
     def _hits(self, scored: list[tuple[int, float]], retriever: str) -> list[Hit]:
         if not scored:
@@ -352,22 +354,26 @@ class LocalStore:
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
         conditions = parse_filter(filter)
+        # Equality, IN, prefix and their negations become the index's own tag-term queries;
+        # only ranges need the matching row ids from SQLite.
+        native = tuple(c for c in conditions if is_native(c))
+        ranged = tuple(c for c in conditions if not is_native(c))
         with self._lock:
             self._maybe_sync()
-            tag_sets = equality_tag_sets(conditions) if conditions else None
-            if not conditions or tag_sets is not None:
-                # Equality / IN: the index's own tag terms answer it, no row-id list needed.
-                return self._hits(self.bm25.search(query, k, tag_sets=tag_sets), "bm25")
-            allowed = self.allowed_rowids(filter)
-            if allowed is None or len(allowed) == 0:
-                return []
-            everything = np.array([r[0] for r in self.db.execute(
-                "SELECT id FROM chunks WHERE namespace = ? ORDER BY id", (self.namespace,))], dtype=np.int64)
-            if len(allowed) * 2 <= len(everything):
-                return self._hits(self.bm25.search(query, k, allowed_rowids=allowed.tolist()), "bm25")
-            # A broad filter: exclude its (smaller) complement instead of listing what passes.
-            excluded = np.setdiff1d(everything, allowed, assume_unique=True)
-            return self._hits(self.bm25.search(query, k, excluded_rowids=excluded.tolist()), "bm25")
+            allowed: list[int] | None = None
+            excluded: list[int] | None = None
+            if ranged:
+                matching = self._matching_rowids(ranged)
+                if len(matching) == 0:
+                    return []
+                if len(matching) * 2 <= self.count():
+                    allowed = matching.tolist()
+                else:  # a broad range: exclude its (smaller) complement instead
+                    everything = np.fromiter((r for (r,) in self.db.execute(
+                        "SELECT id FROM chunks WHERE namespace = ?", (self.namespace,))), dtype=np.int64)
+                    excluded = np.setdiff1d(everything, matching).tolist()
+            return self._hits(self.bm25.search(query, k, conditions=native, allowed_rowids=allowed,
+                                               excluded_rowids=excluded), "bm25")
 
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         found: dict[str, Chunk] = {}
