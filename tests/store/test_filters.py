@@ -69,6 +69,9 @@ CASES = {
     "not of range": ({"not": {"year": {"gte": 2000}}}, lambda m: int(m["year"]) < 2000),
     "not of prefix": ({"not": {"uri": {"prefix": "file:///docs/b/"}}},
                       lambda m: not m["uri"].startswith("file:///docs/b/")),
+    "not of ne (double negation)": ({"not": {"kind": {"ne": "md"}}}, lambda m: m["kind"] == "md"),
+    "not of not of range": ({"not": {"not": {"year": {"gte": 2000}}}}, lambda m: int(m["year"]) >= 2000),
+    "broad range": ({"year": {"gte": 1985}}, lambda m: int(m["year"]) >= 1985),  # BM25 excludes the rest
     "list of nots": ({"not": [{"kind": "pdf"}, {"kind": "md"}]}, lambda m: m["kind"] in ("html", "jsonl")),
     "combined": ({"kind": {"in": ["pdf", "html"]}, "year": {"gte": 1990},
                   "uri": {"prefix": "file:///docs/a"}, "not": {"draft": True}},

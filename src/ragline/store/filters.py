@@ -210,7 +210,7 @@ def _select(condition: Condition, namespace: str, params: list[Any]) -> str:
         return "SELECT chunk FROM chunk_tags WHERE tag >= ? AND tag < ?"
     params.append(namespace)
     inner = _intersection(condition.conditions, namespace, params)
-    return f"SELECT id FROM chunks WHERE namespace = ? EXCEPT SELECT chunk FROM ({inner})"
+    return f"SELECT id AS chunk FROM chunks WHERE namespace = ? EXCEPT SELECT chunk FROM ({inner})"
 
 
 def _intersection(conditions: tuple[Condition, ...], namespace: str, params: list[Any]) -> str:

@@ -28,7 +28,7 @@ from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
-from ragline.store.filters import Condition, is_native, metadata_numbers, parse_filter, to_sql
+from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local.ann import AnnIndex
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
@@ -363,15 +363,16 @@ class LocalStore:
             allowed: list[int] | None = None
             excluded: list[int] | None = None
             if ranged:
-                matching = self._matching_rowids(ranged)
-                if len(matching) == 0:
+                # Count in SQLite first, then fetch the smaller side: the rows in range, or the
+                # rows out of it to exclude (a broad range would be a long row-id list).
+                sql, params = to_sql(ranged, self.namespace)
+                matching = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+                if matching == 0:
                     return []
-                if len(matching) * 2 <= self.count():
-                    allowed = matching.tolist()
-                else:  # a broad range: exclude its (smaller) complement instead
-                    everything = np.fromiter((r for (r,) in self.db.execute(
-                        "SELECT id FROM chunks WHERE namespace = ?", (self.namespace,))), dtype=np.int64)
-                    excluded = np.setdiff1d(everything, matching).tolist()
+                if matching * 2 <= self.count():
+                    allowed = self._matching_rowids(ranged).tolist()
+                else:
+                    excluded = self._matching_rowids((Not(ranged),)).tolist()
             return self._hits(self.bm25.search(query, k, conditions=native, allowed_rowids=allowed,
                                                excluded_rowids=excluded), "bm25")
 
