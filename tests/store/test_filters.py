@@ -16,6 +16,7 @@ from ragline.ids import content_hash, make_chunk_id, make_doc_id
 from ragline.records import Chunk
 from ragline.store.filters import AnyOf, Not, Prefix, Range, parse_filter, parse_where
 from ragline.store.local import LocalStore
+from ragline.store.local.store import SMALL_ROWID_SET
 from tests.store.contract import vectors_for
 
 KINDS = ["pdf", "html", "md", "jsonl"]
@@ -230,6 +231,14 @@ def test_broad_negation_keeps_bm25_ranking(big_store):
     assert [h.score for h in filtered] == pytest.approx([h.score for h in plain])
     excluded = store.search_text("number 4242", 3, filter={"code": {"ne": "c4242"}})
     assert all(h.chunk.text != "document number 4242" for h in excluded) and len(excluded) == 3
+    # Broad ranges (above SMALL_ROWID_SET rows and half the store) exclude the complement's rows.
+    broad = {"year": {"gt": 1000}}
+    assert len(store.allowed_rowids(broad)) > max(SMALL_ROWID_SET, N // 2)
+    ranged = store.search_text("number 4242", 3, filter=broad)
+    assert ranged[0].chunk.chunk_id == plain[0].chunk.chunk_id  # the rest tie on 'number'
+    assert [h.score for h in ranged] == pytest.approx([h.score for h in plain])
+    below = store.search_text("number 4242", 3, filter={"year": {"lt": 1000 + 4242}})
+    assert len(below) == 3 and all(h.chunk.metadata["year"] < 1000 + 4242 for h in below)
 
 
 # ----- deletes, reopen, rebuild, and stores written before range filters ------------------------------

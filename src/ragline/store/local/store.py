@@ -33,6 +33,8 @@ from ragline.store.local.ann import AnnIndex
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
+# Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
+SMALL_ROWID_SET = 4096
 _CHUNK_COLUMNS = "id, chunk_id, doc_id, idx, text, start, end, token_count, content_hash, metadata"
 
 
@@ -369,7 +371,7 @@ class LocalStore:
                 matching = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
                 if matching == 0:
                     return []
-                if matching * 2 <= self.count():
+                if matching <= SMALL_ROWID_SET or matching * 2 <= self.count():
                     allowed = self._matching_rowids(ranged).tolist()
                 else:
                     excluded = self._matching_rowids((Not(ranged),)).tolist()
