@@ -316,7 +316,9 @@ class LocalStore:
 
     # ----- reads -------------------------------------------------------------------------
     def allowed_rowids(self, filter: Filter | None) -> np.ndarray | None:
-        """Sorted row ids of this namespace's chunks that pass ``filter`` (None: no filter).
+        """Sorted row ids of the chunks that pass ``filter`` (None: no filter). Every row of this
+        namespace that passes is there; rows of other namespaces may be too (the namespace's
+        indexes do not hold them, so searches ignore them).
 
         Raises QueryError for a filter that cannot be understood (see ``ragline.store.filters``).
         """
