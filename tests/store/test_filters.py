@@ -308,3 +308,17 @@ def test_prefix_with_regex_characters_and_newlines(tmp_path):
         _check_all(store, chunks, filter, lambda m: m[field].startswith(prefix))
         _check_all(store, chunks, {"not": filter}, lambda m: not m[field].startswith(prefix))
     store.close()
+
+
+def test_filters_stay_inside_their_namespace(tmp_path):
+    chunks = small_corpus()
+    first, second = LocalStore(tmp_path / "s", "first"), LocalStore(tmp_path / "s", "second")
+    first.upsert(chunks[:30], vectors_for(chunks[:30]))
+    others = [chunk(c.metadata["uri"], c.index + 100, c.text + " other", **{k: v for k, v in c.metadata.items()
+                                                                          if k != "uri"}) for c in chunks[30:]]
+    second.upsert(others, vectors_for(others))
+    for filter, predicate in FILTERS_AFTER_CHANGES + [CASES["broad range"], CASES["not of range"]]:
+        _check_all(first, chunks[:30], filter, predicate)
+        _check_all(second, others, filter, predicate)
+    first.close()
+    second.close()
