@@ -84,3 +84,21 @@ def test_chunker_lineage(hashing_embedder):
     # Same input, same ids: upserts are idempotent.
     assert [c.chunk_id for c in Chunker(hashing_embedder, 256, ChunkerConfig(64, 8))(doc)] == \
            [c.chunk_id for c in chunks]
+
+
+def test_chunks_crossing_a_page_break_record_the_last_page(hashing_embedder):
+    pages = ["Page one words. " * 30, "Page two words. " * 30, "Page three words. " * 30]
+    text = "\n\n".join(pages)
+    sections, offset = [], 0
+    for number, page in enumerate(pages, start=1):
+        sections.append(Section(offset, offset + len(page), page=number))
+        offset += len(page) + 2
+    doc = Document(doc_id=make_doc_id("ns", "file:///p.pdf"), uri="file:///p.pdf", version="v", text=text,
+                   kind="pdf", sections=tuple(sections), metadata={"uri": "file:///p.pdf"})
+    chunks = Chunker(hashing_embedder, 256, ChunkerConfig(100, 0))(doc)
+    for chunk in chunks:
+        first = next(s.page for s in reversed(sections) if s.start <= chunk.start)
+        last = next(s.page for s in reversed(sections) if s.start <= chunk.end - 1)
+        assert chunk.metadata["page"] == first
+        assert chunk.metadata.get("page_end", first) == last
+    assert any("page_end" in c.metadata for c in chunks)

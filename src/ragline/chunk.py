@@ -131,6 +131,9 @@ class Chunker:
                 section = doc.sections[max(0, bisect.bisect_right(starts, span.start) - 1)]
                 if section.page is not None:
                     metadata["page"] = section.page
+                    last = doc.sections[max(0, bisect.bisect_right(starts, span.end - 1) - 1)]
+                    if last.page is not None and last.page != section.page:
+                        metadata["page_end"] = last.page  # the chunk runs over a page break
                 if section.heading:
                     metadata["heading"] = " > ".join(section.heading)
             chunks.append(Chunk(

@@ -52,6 +52,21 @@ def _parse_filters(filters: list[str]) -> dict[str, object]:
     return parsed
 
 
+def _search_filter(filters: list[str], where: list[str], path_prefix: Path | None) -> list[dict[str, object]]:
+    """The search command's filter options as one filter (a list of filters, ANDed)."""
+    from ragline.sources.folder import file_uri
+    from ragline.store.filters import parse_where
+
+    conditions: list[dict[str, object]] = [_parse_filters(filters)] if filters else []
+    conditions += [parse_where(expression) for expression in where]
+    if path_prefix is not None:
+        prefix = file_uri(path_prefix)
+        if path_prefix.is_dir() or str(path_prefix).endswith("/"):
+            prefix = prefix.rstrip("/") + "/"  # the folder's files, not 'docs-old' beside 'docs'
+        conditions.append({"uri": {"prefix": prefix}})
+    return conditions
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
@@ -96,23 +111,27 @@ def search(
     query: str, k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     filter: Annotated[list[str], typer.Option("--filter", help="key=value metadata filter (repeatable).")] = [],
+    where: Annotated[list[str], typer.Option("--where", help="Metadata condition (repeatable, ANDed): "
+                                             "'kind in pdf,html', 'year>=1990', 'kind!=pdf', "
+                                             "'date<2021-06-01', 'not lang=de'.")] = [],
+    path_prefix: Annotated[Optional[Path], typer.Option("--path-prefix", help="Only documents from this "
+                                                        "folder (or whose path starts so).")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="'doc': one result per document "
+                                                    "(its best chunk, with the number that matched).")] = None,
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     rerank: Annotated[Optional[str], typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
     rerank_depth: Annotated[Optional[int], typer.Option(help="Candidates to re-rank (default max(4k, 40)).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index."""
+    conditions = _search_filter(filter, where, path_prefix)
     with _engine(store, namespace, embedder) as engine:
         started = time.perf_counter()
-        hits = engine.search(query, k, mode=mode, filter=_parse_filters(filter),
+        hits = engine.search(query, k, mode=mode, filter=conditions, group_by=group_by,
                              rerank=rerank, rerank_depth=rerank_depth)
         elapsed = time.perf_counter() - started
     if as_json:
-        out.print_json(json.dumps([{
-            "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "score": h.score, "uri": h.uri,
-            "start": h.chunk.start, "end": h.chunk.end, "page": h.chunk.metadata.get("page"),
-            "heading": h.chunk.metadata.get("heading"), "ranks": h.ranks, "text": h.chunk.text,
-        } for h in hits]))
+        out.print_json(json.dumps([h.to_dict() for h in hits]))
         return
     from ragline.progress import print_hits
     print_hits(out, query, hits, mode, elapsed)

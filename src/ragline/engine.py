@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,13 @@ from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
+from ragline.group import GROUP_BY, group_by_doc
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import rrf
+from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
 from ragline.store import Filter, open_store
+from ragline.store.filters import parse_filter
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -154,9 +157,14 @@ class Engine:
         return self.query_vectors.get_or_compute(key, lambda: self.embedder.embed_tokens([query])[0])
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid", filter: Filter | None = None,
-               rerank: str | None = None, rerank_depth: int | None = None) -> list[Hit]:
-        """Top-k hits for the query. ``rerank="maxsim"`` re-orders the top ``rerank_depth``
-        candidates of ``mode`` (default max(4k, 40)) by MaxSim over stored token vectors.
+               rerank: str | None = None, rerank_depth: int | None = None, group_by: str | None = None,
+               snippets: bool = True) -> list[Hit]:
+        """Top-k chunks (or, with ``group_by="doc"``, documents) for ``query``.
+
+        ``filter`` is described in ``ragline.store.filters``; ``snippets`` adds each hit's
+        highlighted window of text (``Hit.snippet``). ``rerank="maxsim"`` re-orders the top
+        ``rerank_depth`` candidates of ``mode`` (default max(4k, 40)) by MaxSim over stored
+        token vectors.
 
         Answers come from the result cache while the store has not changed since.
         """
@@ -166,6 +174,10 @@ class Engine:
             raise QueryError("k must be at least 1")
         if not query.strip():
             raise QueryError("the query is empty")
+        parse_filter(filter)  # a malformed filter is an error even on an empty store
+        if group_by is not None:
+            return self._search_documents(query, k, mode=mode, filter=filter, group_by=group_by,
+                                          snippets=snippets, rerank=rerank, rerank_depth=rerank_depth)
         if rerank is not None and rerank not in RERANKERS:
             raise QueryError(f"unknown reranker {rerank!r}; use one of {', '.join(RERANKERS)}")
         depth = None
@@ -183,12 +195,14 @@ class Engine:
                    generation())
             cached = self.results.lookup(key)
             if cached is not None:
-                return cached
+                return _with_snippets(cached, query) if snippets else cached
         if rerank is None:
             hits = self._retrieve(query, k, mode, filter)
         else:
             hits = self._rerank(query, self._retrieve(query, depth or k, mode, filter), k)
-        return self.results.remember(key, hits) if key is not None else hits
+        if key is not None:
+            hits = self.results.remember(key, hits)
+        return _with_snippets(hits, query) if snippets else hits
 
     def _rerank(self, query: str, candidates: list[Hit], k: int) -> list[Hit]:
         if not hasattr(self.embedder, "embed_tokens"):
@@ -207,13 +221,31 @@ class Engine:
     def _retrieve(self, query: str, k: int, mode: str, filter: Filter | None) -> list[Hit]:
         """The uncached retrieval of one mode: what the result cache and re-ranking wrap."""
         if mode == "dense":
-            return self.store.search_vector(self._query_vector(query), k, filter)
-        if mode == "bm25":
-            return self.store.search_text(query, k, filter)
-        depth = max(k * self.config.hybrid_depth, 40)
-        dense = self.store.search_vector(self._query_vector(query), depth, filter)
-        sparse = self.store.search_text(query, depth, filter)
-        return rrf([dense, sparse], ["dense", "bm25"], k)
+            hits = self.store.search_vector(self._query_vector(query), k, filter)
+        elif mode == "bm25":
+            hits = self.store.search_text(query, k, filter)
+        else:
+            depth = max(k * self.config.hybrid_depth, 40)
+            dense = self.store.search_vector(self._query_vector(query), depth, filter)
+            sparse = self.store.search_text(query, depth, filter)
+            hits = rrf([dense, sparse], ["dense", "bm25"], k)
+        return hits
+
+    def _search_documents(self, query: str, k: int, *, mode: str, filter: Filter | None,
+                          group_by: str, snippets: bool, rerank: str | None = None,
+                          rerank_depth: int | None = None) -> list[Hit]:
+        """Best chunk per document; fetches deeper until k documents fill or chunks run out."""
+        if group_by not in GROUP_BY:
+            raise QueryError(f"unknown group_by {group_by!r}; use one of {', '.join(GROUP_BY)}")
+        depth = max(k * 4, 40)
+        while True:
+            hits = self.search(query, depth, mode=mode, filter=filter, snippets=False, rerank=rerank,
+                               rerank_depth=max(depth, rerank_depth or 0) if rerank else None)
+            documents = group_by_doc(hits, k)
+            if len(documents) >= k or len(hits) < depth or depth >= self.store.count():
+                break
+            depth *= 4
+        return _with_snippets(documents, query) if snippets else documents
 
     # ----- multi-vectors ------------------------------------------------------------------
     def _multivector_enabled(self) -> bool:
@@ -277,6 +309,10 @@ class Engine:
         from ragline.verify import verify
 
         return verify(self.store, self.ledger, repair=repair)
+
+
+def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:
+    return [replace(hit, snippet=highlight(hit.chunk.text, query)) for hit in hits]
 
 
 def _persisted(store: str, namespace: str, key: str) -> str | None:

@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ragline.records import Hit, IngestReport
 
@@ -96,6 +97,16 @@ def print_hits(console: Console, query: str, hits: list[Hit], mode: str, elapsed
             where.insert(0, f"page {meta['page']}")
         if meta.get("heading"):
             where.insert(0, f"§ {meta['heading']}")
-        snippet = " ".join(hit.chunk.text.split())[:240]
-        console.print(f"[bold]{rank}.[/] {hit.score:.4f}  {hit.uri}  ({', '.join(where)})")
-        console.print(f"    {snippet}", highlight=False, markup=False)
+        if hit.page_end and hit.page_end != hit.page:
+            where[0 if not meta.get("heading") else 1] = f"pages {hit.page}-{hit.page_end}"
+        score = f"{hit.score:.4f}"
+        if hit.doc_score is not None:
+            score = f"{hit.doc_score:.4f} ({len(hit.doc_matches)} matching chunk(s), best {hit.score:.4f})"
+        console.print(f"[bold]{rank}.[/] {score}  {hit.uri}  ({', '.join(where)})", highlight=False)
+        if hit.snippet is not None:
+            text = Text("    " + hit.snippet.text)
+            for start, end in hit.snippet.highlights:
+                text.stylize("bold yellow", start + 4, end + 4)
+            console.print(text, highlight=False)
+        else:
+            console.print(f"    {' '.join(hit.chunk.text.split())[:240]}", highlight=False, markup=False)

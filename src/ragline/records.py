@@ -78,12 +78,65 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Snippet:
+    """A window of a chunk's text with the query's terms located in it."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...] = ()  # char spans within ``text``
+
+    def marked(self, open: str = "**", close: str = "**") -> str:
+        parts, last = [], 0
+        for start, end in self.highlights:
+            parts += [self.text[last:start], open, self.text[start:end], close]
+            last = end
+        parts.append(self.text[last:])
+        return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     chunk: Chunk
     score: float
     uri: str
     # Which retrievers found this chunk, with the rank (1-based) it had in each.
     ranks: dict[str, int] = field(default_factory=dict)
+    snippet: Snippet | None = None
+    # Set for document-level results (group_by="doc"): this hit is the document's best chunk,
+    # ``doc_score`` aggregates the scores of all its matching chunks, listed best first in
+    # ``doc_matches`` as (chunk_id, score).
+    doc_score: float | None = None
+    doc_matches: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def page(self) -> int | None:
+        """The (first) PDF page of the chunk, when known."""
+        return self.chunk.metadata.get("page")
+
+    @property
+    def page_end(self) -> int | None:
+        """The last PDF page the chunk reaches, when known."""
+        return self.chunk.metadata.get("page_end", self.page)
+
+    @property
+    def heading(self) -> str | None:
+        """The heading path of the chunk's section, e.g. 'Guide > Install'."""
+        return self.chunk.metadata.get("heading")
+
+    def to_dict(self) -> dict[str, Any]:
+        result = {
+            "chunk_id": self.chunk.chunk_id, "doc_id": self.chunk.doc_id, "score": self.score,
+            "uri": self.uri, "start": self.chunk.start, "end": self.chunk.end, "page": self.page,
+            "page_end": self.page_end, "heading": self.heading, "ranks": self.ranks,
+            "text": self.chunk.text,
+        }
+        if self.snippet is not None:
+            result["snippet"] = self.snippet.marked()
+            result["highlights"] = [list(span) for span in self.snippet.highlights]
+        if self.doc_score is not None:
+            result["doc_score"] = self.doc_score
+            result["matches"] = len(self.doc_matches)
+            result["matched_chunks"] = [{"chunk_id": c, "score": s} for c, s in self.doc_matches]
+        return result
 
 
 class Outcome(str, enum.Enum):

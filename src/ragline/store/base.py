@@ -16,8 +16,10 @@ import numpy as np
 from ragline.errors import ConfigError
 from ragline.records import Chunk, Hit
 
-# Equality filters on chunk metadata, ANDed: {"kind": "pdf", "page": 3}.
-Filter = dict[str, Any]
+# Metadata filters, ANDed: {"kind": "pdf", "page": 3} (equality), or operators such as
+# {"kind": {"in": [...]}, "year": {"gte": 1990}, "uri": {"prefix": ...}, "not": {...}};
+# a list of such dicts is ANDed too. The full form: ragline.store.filters.
+Filter = dict[str, Any] | list[dict[str, Any]]
 
 
 def tag(key: str, value: Any) -> str:
@@ -27,7 +29,8 @@ def tag(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def filter_tags(filter: Filter | None) -> list[str]:
+def filter_tags(filter: dict[str, Any] | None) -> list[str]:
+    """Tags of an equality-only filter dict."""
     if not filter:
         return []
     return [tag(key, value) for key, value in sorted(filter.items())]

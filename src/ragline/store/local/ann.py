@@ -32,6 +32,7 @@ class AnnIndex:
         self.alive = np.zeros(0, dtype=bool)
         self.position: dict[int, int] = {}          # SQLite row id -> position
         self.applied_seq = 0
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # rowids sorted, and their positions
 
     def __len__(self) -> int:
         return len(self.position)
@@ -75,6 +76,18 @@ class AnnIndex:
         fresh.applied_seq = self.applied_seq
         return fresh
 
+    def _live_positions(self, rowids: np.ndarray) -> np.ndarray:
+        """Positions of the live vectors among ``rowids`` (ids absent from the index are skipped)."""
+        if self._sorted is None or len(self._sorted[0]) != len(self.rowids):
+            order = np.argsort(self.rowids, kind="stable")  # rows only grow between rebuilds
+            self._sorted = (self.rowids[order], order)
+        sorted_rowids, order = self._sorted
+        if len(sorted_rowids) == 0:
+            return np.zeros(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_rowids, rowids), len(sorted_rowids) - 1)
+        positions = order[at[sorted_rowids[at] == rowids]]
+        return positions[self.alive[positions]]
+
     def search(self, query: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None
                ) -> list[tuple[int, float]]:
         import faiss
@@ -83,8 +96,7 @@ class AnnIndex:
             return []
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if allowed_rowids is not None:
-            positions = np.array([self.position[r] for r in allowed_rowids.tolist()
-                                  if r in self.position], dtype=np.int64)
+            positions = self._live_positions(allowed_rowids)
             if len(positions) == 0:
                 return []
             if len(positions) <= EXACT_LIMIT:

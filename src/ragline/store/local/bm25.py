@@ -12,10 +12,19 @@ import re
 import shutil
 from pathlib import Path
 
-from ragline.store.base import Filter, filter_tags
+from ragline.store.base import Filter, filter_tags, tag
+from ragline.store.filters import AnyOf, Condition, Not, Prefix
 
 _QUERY_SYNTAX = re.compile(r"[^\w\s]+", re.UNICODE)
 _OPERATORS = re.compile(r"\b(AND|OR|NOT|IN|TO)\b")
+
+
+_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a literal for tantivy's (Rust) regex syntax."""
+    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
 def sanitise_query(query: str) -> str:
@@ -86,20 +95,54 @@ class Bm25Index:
         self.applied_seq = applied_seq
         self._write_seq()
 
-    def search(self, query: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+    def condition_query(self, condition: Condition):  # type: ignore[no-untyped-def]
+        """A tantivy query over the tag terms for an equality / IN / prefix / NOT condition."""
+        import tantivy
+
+        if isinstance(condition, AnyOf):
+            return tantivy.Query.term_set_query(self.schema, "tags", [tag(condition.key, v) for v in condition.values])
+        if isinstance(condition, Prefix):
+            pattern = _regex_literal(tag(condition.key, condition.prefix)) + "(?s:.*)"  # values may hold newlines
+            return tantivy.Query.regex_query(self.schema, "tags", pattern)
+        if isinstance(condition, Not):
+            return tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, tantivy.Query.all_query())]
+                + [(tantivy.Occur.MustNot, self._all_of(condition.conditions))])
+        raise TypeError(f"no tag query for {condition!r}")  # ranges are resolved in SQLite
+
+    def _all_of(self, conditions: tuple[Condition, ...]):  # type: ignore[no-untyped-def]
+        import tantivy
+
+        if len(conditions) == 1:
+            return self.condition_query(conditions[0])
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, self.condition_query(c)) for c in conditions])
+
+    def search(self, query: str, k: int, filter: Filter | None = None, *,
+               conditions: tuple[Condition, ...] = (), allowed_rowids: list[int] | None = None,
+               excluded_rowids: list[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k rows for ``query`` among those that pass every restriction given.
+
+        ``filter`` (an equality dict) and ``conditions`` (parsed, without ranges) use the tag
+        terms; ``allowed_rowids`` / ``excluded_rowids`` restrict by row id (conditions the store
+        resolved in SQLite). Restrictions score 0, so BM25 scores are unchanged.
+        """
         import tantivy
 
         text = sanitise_query(query)
         if not text or k <= 0:
             return []
         parsed, _errors = self.index.parse_query_lenient(text, ["body"])
-        tags = filter_tags(filter)
-        if tags:
-            clauses = [(tantivy.Occur.Must, parsed)]
-            clauses += [(tantivy.Occur.Must,
-                         tantivy.Query.const_score_query(
-                             tantivy.Query.term_query(self.schema, "tags", t), 0.0)) for t in tags]
-            parsed = tantivy.Query.boolean_query(clauses)
+        required = [tantivy.Query.term_query(self.schema, "tags", t) for t in filter_tags(filter)]
+        required += [self.condition_query(c) for c in conditions]
+        if allowed_rowids is not None:
+            required.append(tantivy.Query.term_set_query(self.schema, "rowid", allowed_rowids))
+        clauses = [(tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))
+                   for restriction in required]
+        if excluded_rowids:
+            clauses.append((tantivy.Occur.MustNot,
+                            tantivy.Query.term_set_query(self.schema, "rowid", excluded_rowids)))
+        if clauses:
+            parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
         searcher = self.index.searcher()
         result = searcher.search(parsed, k)
         return [(int(searcher.doc(address)["rowid"][0]), float(score)) for score, address in result.hits]

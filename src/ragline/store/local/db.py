@@ -6,8 +6,11 @@ in the same transaction, so derived indexes can catch up from the sequence they 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+
+from ragline.store.filters import metadata_numbers
 
 SCHEMA_VERSION = 1
 
@@ -34,6 +37,10 @@ CREATE INDEX IF NOT EXISTS chunks_ns ON chunks (namespace, id);
 CREATE TABLE IF NOT EXISTS chunk_tags (chunk INTEGER NOT NULL, tag TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunk_tags_tag ON chunk_tags (tag, chunk);
 CREATE INDEX IF NOT EXISTS chunk_tags_chunk ON chunk_tags (chunk);
+-- Numeric (and ISO-date, as UNIX seconds) metadata values, for range filters.
+CREATE TABLE IF NOT EXISTS chunk_nums (chunk INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_nums_key ON chunk_nums (key, value, chunk);
+CREATE INDEX IF NOT EXISTS chunk_nums_chunk ON chunk_nums (chunk);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     namespace TEXT NOT NULL,
@@ -108,7 +115,33 @@ def connect(path: Path) -> sqlite3.Connection:
     if "model" not in columns:  # stores made before the cache recorded its model
         conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    _migrate_chunk_nums(conn)
     return conn
+
+
+def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
+    """Fill ``chunk_nums`` from the chunks of a store written before range filters existed."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = 'chunk_nums'").fetchone():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not conn.execute("SELECT 1 FROM meta WHERE key = 'chunk_nums'").fetchone():
+            conn.execute("DELETE FROM chunk_nums")
+            last = 0
+            while True:
+                rows = conn.execute("SELECT id, metadata FROM chunks WHERE id > ? ORDER BY id LIMIT 4096",
+                                    (last,)).fetchall()
+                if not rows:
+                    break
+                conn.executemany("INSERT INTO chunk_nums VALUES (?, ?, ?)",
+                                 [(rowid, key, number) for rowid, metadata in rows
+                                  for key, number in metadata_numbers(json.loads(metadata))])
+                last = rows[-1][0]
+            conn.execute("INSERT INTO meta VALUES ('chunk_nums', '1')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def chunked(values: list, size: int = MAX_VARIABLES):  # type: ignore[no-untyped-def]

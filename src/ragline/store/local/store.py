@@ -27,11 +27,14 @@ import numpy as np
 from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
-from ragline.store.base import Filter, filter_tags, metadata_tags, register_store
+from ragline.store.base import Filter, metadata_tags, register_store
+from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local.ann import AnnIndex
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
+# Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
+SMALL_ROWID_SET = 4096
 _CHUNK_COLUMNS = "id, chunk_id, doc_id, idx, text, start, end, token_count, content_hash, metadata"
 
 # Several vectors per chunk (token vectors of a late-interaction model, for MaxSim re-ranking).
@@ -161,6 +164,8 @@ class LocalStore:
                 rowid = cursor.lastrowid
                 tags = metadata_tags({**chunk.metadata, "doc_id": chunk.doc_id})
                 self.db.executemany("INSERT INTO chunk_tags VALUES (?, ?)", [(rowid, t) for t in tags])
+                self.db.executemany("INSERT INTO chunk_nums VALUES (?, ?, ?)",
+                                    [(rowid, key, number) for key, number in metadata_numbers(chunk.metadata)])
                 self.db.execute("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'add', ?)",
                                 (self.namespace, rowid))
                 added += 1
@@ -178,6 +183,7 @@ class LocalStore:
                 for ids in chunked(rowids):
                     id_marks = ",".join("?" * len(ids))
                     self.db.execute(f"DELETE FROM chunk_tags WHERE chunk IN ({id_marks})", ids)
+                    self.db.execute(f"DELETE FROM chunk_nums WHERE chunk IN ({id_marks})", ids)
                     self.db.execute(f"DELETE FROM chunks WHERE id IN ({id_marks})", ids)
                     self.db.executemany("INSERT INTO changes (namespace, op, chunk) VALUES (?, 'del', ?)",
                                         [(self.namespace, r) for r in ids])
@@ -341,11 +347,19 @@ class LocalStore:
 
     # ----- reads -------------------------------------------------------------------------
     def allowed_rowids(self, filter: Filter | None) -> np.ndarray | None:
-        tags = filter_tags(filter)
-        if not tags:
-            return None
-        query = " INTERSECT ".join("SELECT chunk FROM chunk_tags WHERE tag = ?" for _ in tags)
-        return np.array([r[0] for r in self.db.execute(query, tags)], dtype=np.int64)
+        """Sorted row ids of the chunks that pass ``filter`` (None: no filter). Every row of this
+        namespace that passes is there; rows of other namespaces may be too (the namespace's
+        indexes do not hold them, so searches ignore them).
+
+        Raises QueryError for a filter that cannot be understood (see ``ragline.store.filters``).
+        """
+        conditions = parse_filter(filter)
+        return self._matching_rowids(conditions) if conditions else None
+
+    def _matching_rowids(self, conditions: tuple[Condition, ...]) -> np.ndarray:
+        sql, params = to_sql(conditions, self.namespace)
+        rows = np.fromiter((r for (r,) in self.db.execute(sql, params)), dtype=np.int64)
+        return np.unique(rows)  # positive conditions may also hold other namespaces' rows: harmless
 
     def _hits(self, scored: list[tuple[int, float]], retriever: str) -> list[Hit]:
         if not scored:
@@ -374,9 +388,28 @@ class LocalStore:
             return self._hits(self.ann.search(vector, k, allowed), "dense")
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
+        conditions = parse_filter(filter)
+        # Equality, IN, prefix and their negations become the index's own tag-term queries;
+        # only ranges need the matching row ids from SQLite.
+        native = tuple(c for c in conditions if is_native(c))
+        ranged = tuple(c for c in conditions if not is_native(c))
         with self._lock:
             self._maybe_sync()
-            return self._hits(self.bm25.search(query, k, filter), "bm25")
+            allowed: list[int] | None = None
+            excluded: list[int] | None = None
+            if ranged:
+                # Count in SQLite first, then fetch the smaller side: the rows in range, or the
+                # rows out of it to exclude (a broad range would be a long row-id list).
+                sql, params = to_sql(ranged, self.namespace)
+                matching = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+                if matching == 0:
+                    return []
+                if matching <= SMALL_ROWID_SET or matching * 2 <= self.count():
+                    allowed = self._matching_rowids(ranged).tolist()
+                else:
+                    excluded = self._matching_rowids((Not(ranged),)).tolist()
+            return self._hits(self.bm25.search(query, k, conditions=native, allowed_rowids=allowed,
+                                               excluded_rowids=excluded), "bm25")
 
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         found: dict[str, Chunk] = {}
