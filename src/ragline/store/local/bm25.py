@@ -1,7 +1,9 @@
-"""The derived full-text index: tantivy BM25 with English stemming.
+"""The derived full-text index: tantivy BM25 with English stop words and stemming.
 
 Every add first deletes the row id's term, so replaying the change log after a crash is
-idempotent. The applied change sequence is written beside the index after each commit.
+idempotent. The applied change sequence, and the analyzer the index was built with, are written
+beside the index after each commit; an index built with another analyzer refuses to open, so the
+store rebuilds it from SQLite (the source of truth).
 """
 
 from __future__ import annotations
@@ -18,23 +20,56 @@ _QUERY_SYNTAX = re.compile(r"[^\w\s]+", re.UNICODE)
 _OPERATORS = re.compile(r"\b(AND|OR|NOT|IN|TO)\b")
 
 
+# Analyzers by name. "en_stem" is tantivy's built-in (simple tokenizer, remove_long(40), lowercase,
+# Porter2 stemmer); "en_stem_stop" adds Lucene's English stop set (33 words) before stemming, as
+# Lucene's EnglishAnalyzer does. See the Tuning section of the README for why it is the default.
+ANALYZERS = ("en_stem", "en_stem_stop")
+DEFAULT_ANALYZER = "en_stem_stop"
+
+
+class AnalyzerMismatch(ValueError):
+    """The index on disk was built with another analyzer: its terms cannot be queried with this one."""
+
+
+def _build_analyzer(name: str):  # type: ignore[no-untyped-def]
+    import tantivy
+
+    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+               .filter(tantivy.Filter.remove_long(40))
+               .filter(tantivy.Filter.lowercase()))
+    if name == "en_stem_stop":
+        builder = builder.filter(tantivy.Filter.stopword("english"))
+    return builder.filter(tantivy.Filter.stemmer("english")).build()
+
+
 def sanitise_query(query: str) -> str:
     """Plain words only: users type questions, not tantivy query syntax."""
     return _OPERATORS.sub(lambda m: m.group(0).lower(), _QUERY_SYNTAX.sub(" ", query)).strip()
 
 
 class Bm25Index:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, analyzer: str = DEFAULT_ANALYZER):
         import tantivy
 
+        if analyzer not in ANALYZERS:
+            raise ValueError(f"unknown BM25 analyzer {analyzer!r}; use one of {', '.join(ANALYZERS)}")
         self.path = path
+        self.analyzer = analyzer
+        built_with = self._read_state().get("analyzer", "en_stem") if (path / "meta.json").exists() else analyzer
+        if built_with != analyzer:
+            raise AnalyzerMismatch(f"bm25 index was built with analyzer {built_with!r}, not {analyzer!r}")
         builder = tantivy.SchemaBuilder()
         builder.add_integer_field("rowid", stored=True, indexed=True, fast=True)
-        builder.add_text_field("body", stored=False, tokenizer_name="en_stem")
+        builder.add_text_field("body", stored=False, tokenizer_name=analyzer)
         builder.add_text_field("tags", stored=False, tokenizer_name="raw")
         self.schema = builder.build()
         path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        # Kept for queries too: a query of stop words only has no terms and must match nothing
+        # (tantivy's parser would turn the empty query into "match all").
+        self._analyzer = _build_analyzer(analyzer)
+        if analyzer != "en_stem":  # the built-in keeps its own name
+            self.index.register_tokenizer(analyzer, self._analyzer)
         self._writer = None
         self.applied_seq = self._read_seq()
 
@@ -42,15 +77,22 @@ class Bm25Index:
     def _seq_file(self) -> Path:
         return self.path / "ragline-applied.json"
 
+    def _read_state(self) -> dict:
+        try:
+            state = json.loads(self._seq_file.read_text())
+            return state if isinstance(state, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
     def _read_seq(self) -> int:
         try:
-            return int(json.loads(self._seq_file.read_text())["applied_seq"])
-        except (OSError, ValueError, KeyError):
+            return int(self._read_state()["applied_seq"])
+        except (ValueError, KeyError, TypeError):
             return 0
 
     def _write_seq(self) -> None:
         partial = self._seq_file.with_suffix(".partial")
-        partial.write_text(json.dumps({"applied_seq": self.applied_seq}))
+        partial.write_text(json.dumps({"applied_seq": self.applied_seq, "analyzer": self.analyzer}))
         os.replace(partial, self._seq_file)
 
     @property
@@ -90,7 +132,7 @@ class Bm25Index:
         import tantivy
 
         text = sanitise_query(query)
-        if not text or k <= 0:
+        if not text or k <= 0 or not self._analyzer.analyze(text):
             return []
         parsed, _errors = self.index.parse_query_lenient(text, ["body"])
         tags = filter_tags(filter)
