@@ -22,11 +22,11 @@ from pathlib import Path
 from ragline.engine import Engine
 from ragline.evaluate import METRICS, document_ranking, load_beir, score_run
 from ragline.records import Hit
-from ragline.search import best_chunk_per_doc, rrf, score_fusion
+from ragline.search import best_chunk_per_doc, chunk_key, doc_key, rrf, score_fusion
 from ragline.store.local.bm25 import ANALYZERS, Bm25Index
 
 POOL = 1000
-Fuse = Callable[[list[Hit], list[Hit], int], list[Hit]]
+Fuse = Callable[..., list[Hit]]
 
 
 def bm25_lists(engine: Engine, queries: dict[str, str], analyzer: str) -> dict[str, list[Hit]]:
@@ -71,11 +71,13 @@ def main() -> None:
             d, s = dense[q][:depth], sparse[analyzer][q][:depth]
             if per_doc:
                 d, s = best_chunk_per_doc(d), best_chunk_per_doc(s)
-            fused[q] = fuse(d, s, POOL)
+                fused[q] = fuse(d, s, POOL, doc_key)
+            else:
+                fused[q] = fuse(d, s, POOL)
         rows.append((f"{label} d={depth} {analyzer}{' per-doc' if per_doc else ''}", evaluate(fused, qrels)))
 
     names = ["dense", "bm25"]
-    plain: Fuse = lambda d, s, k: rrf([d, s], names, k)  # noqa: E731
+    plain: Fuse = lambda d, s, k, key=chunk_key: rrf([d, s], names, k, key=key)  # noqa: E731
     for analyzer in ANALYZERS:
         for depth in (40, 100, 1000):
             variant("rrf60", plain, depth, analyzer)
@@ -88,7 +90,13 @@ def main() -> None:
         variant("zscore 0.5", lambda d, s, k: score_fusion([d, s], names, k, normalise="zscore"), depth)
     for weights in ((0.7, 0.3), (0.3, 0.7)):
         variant(f"minmax w={weights}", lambda d, s, k, w=weights: score_fusion([d, s], names, k, w), 40)
-    variant("minmax 0.5", lambda d, s, k: score_fusion([d, s], names, k), 40, per_doc=True)
+    minmax: Fuse = lambda d, s, k, key=chunk_key: score_fusion([d, s], names, k, key=key)  # noqa: E731
+    zscore: Fuse = lambda d, s, k, key=chunk_key: score_fusion([d, s], names, k, normalise="zscore", key=key)  # noqa: E731
+    for depth in (40, 1000):
+        variant("minmax 0.5", minmax, depth, per_doc=True)
+        variant("zscore 0.5", zscore, depth, per_doc=True)
+        variant("rrf60 w=(2, 1)", lambda d, s, k, key=chunk_key: rrf([d, s], names, k, weights=(2, 1), key=key),
+                depth, per_doc=True)
 
     width = max(len(label) for label, _ in rows)
     print(f"{'variant':<{width}}  " + "  ".join(f"{m:>10}" for m in METRICS))

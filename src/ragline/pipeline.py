@@ -185,7 +185,10 @@ class IngestRun:
                 self.report.fail(record.uri, "parse", record.error)
                 continue
             try:
-                parsed: ParsedDoc = assemble("jsonl", [Block(record.text)], title=record.title,
+                # The title is text to search, not only metadata: BEIR-style records keep the
+                # title apart from the body, and their retrieval protocol indexes title + text.
+                blocks = ([Block(record.title)] if record.title else []) + [Block(record.text)]
+                parsed: ParsedDoc = assemble("jsonl", blocks, title=record.title,
                                              metadata=record.metadata)
             except ParseError as exc:
                 self.report.fail(record.uri, "parse", str(exc))

@@ -39,15 +39,26 @@ def _fused_hits(scores: dict[str, float], first: dict[str, Hit], ranks: dict[str
             for cid in ordered]
 
 
+def chunk_key(hit: Hit) -> str:
+    return hit.chunk.chunk_id
+
+
+def doc_key(hit: Hit) -> str:
+    return hit.chunk.doc_id
+
+
 def rrf(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k: int,
-        rrf_k: int = RRF_K, weights: Sequence[float] | None = None) -> list[Hit]:
+        rrf_k: int = RRF_K, weights: Sequence[float] | None = None,
+        key: Callable[[Hit], str] = chunk_key) -> list[Hit]:
+    """Fuse by ``key``: chunk ids (default) or ``doc_key`` to fuse documents (pass lists already
+    reduced by ``best_chunk_per_doc``, so ranks are document ranks)."""
     weights = _check(result_lists, names, weights)
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     ranks: dict[str, dict[str, int]] = {}
     for name, hits, weight in zip(names, result_lists, weights, strict=True):
         for rank, hit in enumerate(hits, start=1):
-            chunk_id = hit.chunk.chunk_id
+            chunk_id = key(hit)
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (rrf_k + rank)
             first.setdefault(chunk_id, hit)
             ranks.setdefault(chunk_id, {})[name] = rank
@@ -67,7 +78,8 @@ def _zscore(values: list[float]) -> Callable[[float], float]:
 
 
 def score_fusion(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k: int,
-                 weights: Sequence[float] | None = None, normalise: str = "minmax") -> list[Hit]:
+                 weights: Sequence[float] | None = None, normalise: str = "minmax",
+                 key: Callable[[Hit], str] = chunk_key) -> list[Hit]:
     """Convex combination of normalised scores; weights are normalised to sum to 1."""
     if normalise not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalise!r}; use one of {', '.join(NORMALISATIONS)}")
@@ -86,9 +98,9 @@ def score_fusion(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k:
             continue
         norm = scale([h.score for h in hits])
         floors.append(min(norm(h.score) for h in hits))
-        members.append({h.chunk.chunk_id for h in hits})
+        members.append({key(h) for h in hits})
         for rank, hit in enumerate(hits, start=1):
-            chunk_id = hit.chunk.chunk_id
+            chunk_id = key(hit)
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / total * norm(hit.score)
             first.setdefault(chunk_id, hit)
             ranks.setdefault(chunk_id, {})[name] = rank
@@ -111,4 +123,4 @@ def best_chunk_per_doc(hits: Sequence[Hit]) -> list[Hit]:
     return kept
 
 
-__all__ = ["NORMALISATIONS", "RRF_K", "best_chunk_per_doc", "rrf", "score_fusion"]
+__all__ = ["NORMALISATIONS", "RRF_K", "best_chunk_per_doc", "chunk_key", "doc_key", "rrf", "score_fusion"]
