@@ -64,7 +64,7 @@ def main() -> None:
     for name in ANALYZERS:
         rows.append((f"bm25 {name}", evaluate(sparse[name], qrels)))
 
-    def variant(label: str, fuse: Fuse, depth: int, analyzer: str = "en_stem_stop",
+    def variant(label: str, fuse: Fuse, depth: int, analyzer: str = "en_stem_snowball_stop",
                 per_doc: bool = False) -> None:
         fused = {}
         for q in ids:
@@ -92,6 +92,10 @@ def main() -> None:
         variant(f"minmax w={weights}", lambda d, s, k, w=weights: score_fusion([d, s], names, k, w), 40)
     minmax: Fuse = lambda d, s, k, key=chunk_key: score_fusion([d, s], names, k, key=key)  # noqa: E731
     zscore: Fuse = lambda d, s, k, key=chunk_key: score_fusion([d, s], names, k, normalise="zscore", key=key)  # noqa: E731
+    maxnorm: Fuse = lambda d, s, k, key=chunk_key: score_fusion([d, s], names, k, normalise="max", key=key)  # noqa: E731
+    for depth in (40, 100, 1000):
+        variant("maxnorm 0.5", maxnorm, depth)
+        variant("maxnorm 0.5", maxnorm, depth, per_doc=True)
     for depth in (40, 1000):
         variant("minmax 0.5", minmax, depth, per_doc=True)
         variant("zscore 0.5", zscore, depth, per_doc=True)

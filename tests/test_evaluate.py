@@ -100,9 +100,14 @@ def test_trec_run_file_format(tmp_path):
     with path.open("w") as handle:
         write_trec_run(handle, run, "ragline-bm25")
     lines = [line.split() for line in path.read_text().splitlines()]
-    assert lines == [["1", "Q0", "12", "1", "0.750000", "ragline-bm25"],
-                     ["1", "Q0", "7", "2", "0.500000", "ragline-bm25"],
-                     ["q-2", "Q0", "a_b", "1", "3.000000", "ragline-bm25"]]
+    assert lines == [["1", "Q0", "12", "1", "0.75", "ragline-bm25"],
+                     ["1", "Q0", "7", "2", "0.5", "ragline-bm25"],
+                     ["q-2", "Q0", "a_b", "1", "3", "ragline-bm25"]]
+    # scores keep 10 significant digits, so close fused scores are not rounded into ties
+    with path.open("w") as handle:
+        write_trec_run(handle, {"q": [("a", 1 / 61 + 1 / 62), ("b", 1 / 60 + 1 / 63)]}, "t")
+    scores = [float(line.split()[4]) for line in path.read_text().splitlines()]
+    assert scores[0] != scores[1] and scores == pytest.approx([1 / 61 + 1 / 62, 1 / 60 + 1 / 63], rel=1e-9)
 
 
 def test_metrics_match_pytrec_eval_on_a_random_run():

@@ -70,3 +70,11 @@ def test_one_empty_list_and_constant_scores():
 def test_best_chunk_per_doc():
     hits = [hit("a1", 0.9, "A"), hit("b1", 0.8, "B"), hit("a2", 0.7, "A"), hit("c1", 0.6, "C")]
     assert ids(best_chunk_per_doc(hits)) == ["a1", "b1", "c1"]
+
+
+def test_max_normalisation_divides_by_the_best_score_and_missing_hits_get_zero():
+    # A / 0.9 -> x 1, y 0.5556, w 0.1111; B / 10 -> y 1, z 0.4, v 0.2. Equal weights:
+    # y = 0.5*0.5556 + 0.5*1 = 0.7778; x = 0.5; z = 0.2; v = 0.1; w = 0.0556 (no credit from a list it is not in)
+    fused = score_fusion([A, B], ["dense", "bm25"], 5, normalise="max")
+    assert ids(fused) == ["y", "x", "z", "v", "w"]
+    assert [h.score for h in fused] == pytest.approx([0.5 * 0.5 / 0.9 + 0.5, 0.5, 0.2, 0.1, 0.05 / 0.9])

@@ -6,7 +6,8 @@
 Reciprocal rank fusion (Cormack et al. 2009): score = sum over lists of weight / (rrf_k + rank).
 Score fusion (Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval"): a convex
 combination of each list's scores after normalisation (min-max or z-score); a hit missing from a
-list gets that list's floor (0 after min-max, the list minimum's z-score after z-score).
+list gets that list's floor (0 after min-max or max, the list minimum's z-score after z-score).
+"max" is theoretical-minimum normalisation with a minimum of 0: score / the list's best score.
 ``best_chunk_per_doc`` keeps one hit per document, so several chunks of one document do not crowd
 the fused list.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from ragline.records import Hit
 
 RRF_K = 60
-NORMALISATIONS = ("minmax", "zscore")
+NORMALISATIONS = ("minmax", "zscore", "max")
 
 
 def _check(result_lists: Sequence[Sequence[Hit]], names: Sequence[str],
@@ -77,6 +78,12 @@ def _zscore(values: list[float]) -> Callable[[float], float]:
     return (lambda v: (v - mean) / spread) if spread > 0 else (lambda v: 0.0)
 
 
+def _max(values: list[float]) -> Callable[[float], float]:
+    """Theoretical-minimum min-max with a floor of 0 (BM25 >= 0; cosine treated as >= 0)."""
+    high = max(values)
+    return (lambda v: max(v, 0.0) / high) if high > 0 else (lambda v: 0.0)
+
+
 def score_fusion(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k: int,
                  weights: Sequence[float] | None = None, normalise: str = "minmax",
                  key: Callable[[Hit], str] = chunk_key) -> list[Hit]:
@@ -85,7 +92,7 @@ def score_fusion(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k:
         raise ValueError(f"unknown normalisation {normalise!r}; use one of {', '.join(NORMALISATIONS)}")
     weights = _check(result_lists, names, weights)
     total = sum(weights) or 1.0
-    scale = _minmax if normalise == "minmax" else _zscore
+    scale = {"minmax": _minmax, "zscore": _zscore, "max": _max}[normalise]
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     ranks: dict[str, dict[str, int]] = {}
@@ -97,7 +104,8 @@ def score_fusion(result_lists: Sequence[Sequence[Hit]], names: Sequence[str], k:
             members.append(set())
             continue
         norm = scale([h.score for h in hits])
-        floors.append(min(norm(h.score) for h in hits))
+        # min-max and max map the floor to 0 already; a z-score's floor is the list's lowest.
+        floors.append(min(norm(h.score) for h in hits) if normalise == "zscore" else 0.0)
         members.append({key(h) for h in hits})
         for rank, hit in enumerate(hits, start=1):
             chunk_id = key(hit)
