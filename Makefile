@@ -27,6 +27,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
 
+eval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/ragline eval datasets/cranfield --store local:.eval-data/cranfield
+
 bench: $(STAMP)
 	$(BIN)/ragline bench ingest samples/corpus
 

@@ -185,6 +185,27 @@ def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = 
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.")],
+    store: Annotated[Optional[str], typer.Option("--store", help="Store URI to build or reuse (default: a temporary one)")] = None,
+    mode: Annotated[list[str], typer.Option("--mode", help="dense, bm25 or hybrid (repeatable; default all three)")] = [],
+    split: Annotated[str, typer.Option(help="Which qrels file to score against.")] = "test",
+    depth: Annotated[int, typer.Option(help="Results retrieved per query (MAP is computed over them).")] = 1000,
+    run_file: Annotated[Optional[str], typer.Option("--run-file", help="Write TREC run files PREFIX.MODE.trec")] = None,
+    embedder: EmbedderOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Score retrieval on a BEIR collection: nDCG@10, Recall@100, MAP, MRR@10 per mode."""
+    from ragline.evaluate import print_eval, run_eval
+
+    result = run_eval(dataset, store=store, modes=mode or ("dense", "bm25", "hybrid"), split=split,
+                      embedder=embedder, depth=depth, run_file=run_file)
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        print_eval(out, result)
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     path: Annotated[Optional[Path], typer.Argument(help="Folder or file to ingest.")] = None,

@@ -169,7 +169,10 @@ class ParseStage:
         for record, version in task.records:
             started = time.perf_counter()
             try:
-                parsed = assemble("jsonl", [Block(record.text)], title=record.title, metadata=record.metadata)
+                # The title is text to search, not only metadata: BEIR-style records keep the
+                # title apart from the body, and their retrieval protocol indexes title + text.
+                blocks = ([Block(record.title)] if record.title else []) + [Block(record.text)]
+                parsed = assemble("jsonl", blocks, title=record.title, metadata=record.metadata)
             except ParseError as exc:
                 result.errors.append(TaskError(record.uri, "parse", str(exc), drop_documents=False))
                 continue

@@ -1,7 +1,9 @@
-"""The derived full-text index: tantivy BM25 with English stemming.
+"""The derived full-text index: tantivy BM25 with English stop words and stemming.
 
 Every add first deletes the row id's term, so replaying the change log after a crash is
-idempotent. The applied change sequence is written beside the index after each commit.
+idempotent. The applied change sequence, and the analyzer the index was built with, are written
+beside the index after each commit; an index built with another analyzer refuses to open, so the
+store rebuilds it from SQLite (the source of truth).
 """
 
 from __future__ import annotations
@@ -27,23 +29,72 @@ def _regex_literal(text: str) -> str:
     return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
+# Analyzers by name, all: simple tokenizer, remove_long(40), lowercase, [stop words], Porter2 stemmer.
+# "en_stem" is tantivy's built-in; "en_stem_lucene_stop" drops Lucene's 33 English stop words
+# (Lucene's EnglishAnalyzer, Elasticsearch's _english_); "en_stem_snowball_stop" drops the Snowball
+# project's English stop list, the companion of the stemmer used. The README's Tuning section
+# gives the measurements behind the default.
+ANALYZERS = ("en_stem", "en_stem_lucene_stop", "en_stem_snowball_stop")
+DEFAULT_ANALYZER = "en_stem_snowball_stop"
+
+# snowballstem.org/algorithms/english/stop.txt (BSD licence), less the forms with an apostrophe,
+# which the simple tokenizer splits anyway ("don't" -> "don", "t").
+SNOWBALL_ENGLISH_STOP_WORDS = tuple("""
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+hers herself it its itself they them their theirs themselves what which who whom this that these
+those am is are was were be been being have has had having do does did doing would should could
+ought cannot a an the and but if or because as until while of at by for with about against between
+into through during before after above below to from up down in out on off over under again further
+then once here there when where why how all any both each few more most other some such no nor not
+only own same so than too very
+""".split())
+
+
+class AnalyzerMismatch(ValueError):
+    """The index on disk was built with another analyzer: its terms cannot be queried with this one."""
+
+
+def _build_analyzer(name: str):  # type: ignore[no-untyped-def]
+    import tantivy
+
+    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+               .filter(tantivy.Filter.remove_long(40))
+               .filter(tantivy.Filter.lowercase()))
+    if name == "en_stem_lucene_stop":
+        builder = builder.filter(tantivy.Filter.stopword("english"))
+    elif name == "en_stem_snowball_stop":
+        builder = builder.filter(tantivy.Filter.custom_stopword(list(SNOWBALL_ENGLISH_STOP_WORDS)))
+    return builder.filter(tantivy.Filter.stemmer("english")).build()
+
+
 def sanitise_query(query: str) -> str:
     """Plain words only: users type questions, not tantivy query syntax."""
     return _OPERATORS.sub(lambda m: m.group(0).lower(), _QUERY_SYNTAX.sub(" ", query)).strip()
 
 
 class Bm25Index:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, analyzer: str = DEFAULT_ANALYZER):
         import tantivy
 
+        if analyzer not in ANALYZERS:
+            raise ValueError(f"unknown BM25 analyzer {analyzer!r}; use one of {', '.join(ANALYZERS)}")
         self.path = path
+        self.analyzer = analyzer
+        built_with = self._read_state().get("analyzer", "en_stem") if (path / "meta.json").exists() else analyzer
+        if built_with != analyzer:
+            raise AnalyzerMismatch(f"bm25 index was built with analyzer {built_with!r}, not {analyzer!r}")
         builder = tantivy.SchemaBuilder()
         builder.add_integer_field("rowid", stored=True, indexed=True, fast=True)
-        builder.add_text_field("body", stored=False, tokenizer_name="en_stem")
+        builder.add_text_field("body", stored=False, tokenizer_name=analyzer)
         builder.add_text_field("tags", stored=False, tokenizer_name="raw")
         self.schema = builder.build()
         path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        # Kept for queries too: a query of stop words only has no terms and must match nothing
+        # (tantivy's parser would turn the empty query into "match all").
+        self._analyzer = _build_analyzer(analyzer)
+        if analyzer != "en_stem":  # the built-in keeps its own name
+            self.index.register_tokenizer(analyzer, self._analyzer)
         self._writer = None
         self.applied_seq = self._read_seq()
 
@@ -51,15 +102,22 @@ class Bm25Index:
     def _seq_file(self) -> Path:
         return self.path / "ragline-applied.json"
 
+    def _read_state(self) -> dict:
+        try:
+            state = json.loads(self._seq_file.read_text())
+            return state if isinstance(state, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
     def _read_seq(self) -> int:
         try:
-            return int(json.loads(self._seq_file.read_text())["applied_seq"])
-        except (OSError, ValueError, KeyError):
+            return int(self._read_state()["applied_seq"])
+        except (ValueError, KeyError, TypeError):
             return 0
 
     def _write_seq(self) -> None:
         partial = self._seq_file.with_suffix(".partial")
-        partial.write_text(json.dumps({"applied_seq": self.applied_seq}))
+        partial.write_text(json.dumps({"applied_seq": self.applied_seq, "analyzer": self.analyzer}))
         os.replace(partial, self._seq_file)
 
     @property
@@ -129,7 +187,7 @@ class Bm25Index:
         import tantivy
 
         text = sanitise_query(query)
-        if not text or k <= 0:
+        if not text or k <= 0 or not self._analyzer.analyze(text):
             return []
         parsed, _errors = self.index.parse_query_lenient(text, ["body"])
         required = [tantivy.Query.term_query(self.schema, "tags", t) for t in filter_tags(filter)]
