@@ -5,9 +5,15 @@
         store.upsert(chunks, vectors)
     store.flush()
 
+    LocalStore(Path("ragline-data"), vector_dtype="binary")   # re-quantizes the ANN from SQLite
+
 SQLite (``ragline.db``) is the source of truth. The HNSW and BM25 indexes under
 ``index/<namespace>/`` are derived: each records the change sequence it has applied and
 catches up from SQLite's change log when opened or searched, or is rebuilt from the chunk table.
+
+The ANN index's ``vector_dtype`` (float32, float16, int8 or binary; see ``ann.py``) is chosen when
+the store is created and persisted in its meta table; opening it with another dtype records the
+new one and rebuilds the ANN index from the float16 vectors in SQLite.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, filter_tags, metadata_tags, register_store
-from ragline.store.local.ann import AnnIndex
+from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
@@ -51,7 +57,8 @@ def _row_to_chunk(row: tuple) -> Chunk:
 
 
 class LocalStore:
-    def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True):
+    def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True,
+                 vector_dtype: str | None = None):
         self.path = Path(path)
         self.namespace = namespace
         self.auto_sync = auto_sync
@@ -68,6 +75,9 @@ class LocalStore:
         self._tx_depth = 0
         self._lock = threading.RLock()
         self.generation = 0
+        self.vector_dtype = self.get_meta("vector_dtype") or DEFAULT_VECTOR_DTYPE
+        if vector_dtype is not None:
+            self.set_vector_dtype(vector_dtype)
 
     # ----- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> LocalStore:
@@ -115,6 +125,17 @@ class LocalStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{self.namespace}:{key}", value))
 
+    def set_vector_dtype(self, dtype: str) -> None:
+        """Persist how the ANN index quantizes vectors; a change rebuilds it from SQLite (lazily)."""
+        check_dtype(dtype)
+        with self._lock:
+            if self.get_meta("vector_dtype") != dtype:
+                with self.transaction():
+                    self.set_meta("vector_dtype", dtype)
+            self.vector_dtype = dtype
+            if self._ann is not None and self._ann.dtype != dtype:
+                self._ann = None  # the next use finds the dtype changed and rebuilds
+
     @property
     def dim(self) -> int | None:
         value = self.get_meta("dim")
@@ -129,6 +150,7 @@ class LocalStore:
         dim = self.dim
         if dim is None:
             self.set_meta("dim", str(vectors.shape[1]))
+            self.set_meta("vector_dtype", self.vector_dtype)
         elif vectors.shape[1] != dim:
             raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
                              f"{dim}-d vectors (built with another embedder? use a new store)")
@@ -194,6 +216,8 @@ class LocalStore:
             except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
                 self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
                 self._ann = None
+            if self._ann is not None and self._ann.dtype != self.vector_dtype:
+                self._ann = None  # the dtype was changed: re-quantize from SQLite
             if self._ann is None:
                 self._ann = self._build_ann()
         return self._ann
@@ -227,7 +251,13 @@ class LocalStore:
     def _build_ann(self) -> AnnIndex:
         """Rebuild the HNSW index from the chunk table (the source of truth)."""
         seq = self._max_seq()
-        ann = AnnIndex(self.dim)
+        ann = AnnIndex(self.dim, self.vector_dtype)
+        if self.vector_dtype == "int8":
+            # Learn the int8 ranges from a sample of the whole table, not from its first rows.
+            sample = [r[0] for r in self.db.execute(
+                "SELECT vector FROM chunks WHERE namespace = ? ORDER BY random() LIMIT ?",
+                (self.namespace, TRAIN_MAX))]
+            ann.prepare(decode_vectors(sample, self.dim or 0))
         for rows in self._iter_rows("id, vector"):
             ann.add(np.array([r[0] for r in rows], dtype=np.int64),
                     decode_vectors([r[1] for r in rows], self.dim or 0))
@@ -262,6 +292,9 @@ class LocalStore:
                 (self.namespace, start)).fetchall()
             if not changes:
                 return 0
+            if ann.index is None and ann.applied_seq < changes[-1][0]:
+                # A first fill: one bulk build from the chunk table (int8 trains on all of it).
+                self._ann = ann = self._build_ann()
             for part in chunked(changes, 4096):
                 added = [c[2] for c in part if c[1] == "add"]
                 rows = []
@@ -286,8 +319,8 @@ class LocalStore:
             last = changes[-1][0]
             ann.applied_seq = max(ann.applied_seq, last)
             bm25.commit(max(bm25.applied_seq, last))
-            if ann.needs_compaction():
-                self._ann = ann.compacted()
+            if ann.needs_rebuild():
+                self._ann = self._build_ann()
             self.generation += 1
             return len(changes)
 
@@ -340,7 +373,16 @@ class LocalStore:
             allowed = self.allowed_rowids(filter)
             if allowed is not None and len(allowed) == 0:
                 return []
-            return self._hits(self.ann.search(vector, k, allowed), "dense")
+            return self._hits(self.ann.search(vector, k, allowed, self._fetch_vectors), "dense")
+
+    def _fetch_vectors(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Full-precision (float16 in SQLite, returned as float32) vectors for rescoring."""
+        rows: list[tuple[int, bytes]] = []
+        for ids in chunked(rowids.tolist()):
+            marks = ",".join("?" * len(ids))
+            rows += self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        return (np.array([r[0] for r in rows], dtype=np.int64),
+                decode_vectors([r[1] for r in rows], self.dim or 0))
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
         with self._lock:
@@ -381,6 +423,7 @@ class LocalStore:
             "namespace": self.namespace,
             "chunks": self.count(),
             "dim": self.dim,
+            "vector_dtype": self.vector_dtype,
             "ann_vectors": len(self.ann),
             "ann_dead": self.ann.dead,
             "bm25_docs": self.bm25.num_docs(),
