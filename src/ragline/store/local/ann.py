@@ -64,6 +64,10 @@ RETRAIN_GROWTH = 4
 VectorFetcher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+class DtypeChanged(ValueError):
+    """The saved index holds another dtype than the one asked for: rebuild, don't load it."""
+
+
 def check_dtype(dtype: str) -> str:
     if dtype not in VECTOR_DTYPES:
         raise ConfigError(f"unknown vector dtype {dtype!r}; use one of {', '.join(VECTOR_DTYPES)}")
@@ -259,13 +263,17 @@ class AnnIndex:
         return int(faiss.serialize_index(self.index).nbytes)
 
     @classmethod
-    def load(cls, path: Path) -> AnnIndex:
-        """Raises (OSError, ValueError, ...) when the file is missing or damaged."""
+    def load(cls, path: Path, dtype: str | None = None) -> AnnIndex:
+        """Raises (OSError, ValueError, ...) when the file is missing or damaged, and
+        ``DtypeChanged`` (before reading the graph) when it holds another dtype than ``dtype``."""
         import faiss
 
         with np.load(path, allow_pickle=False) as data:
             # Files written before quantization existed hold a float32 graph and no dtype.
-            dtype = str(data["dtype"]) if "dtype" in data.files else "float32"
+            saved = str(data["dtype"]) if "dtype" in data.files else "float32"
+            if dtype is not None and saved != dtype:
+                raise DtypeChanged(f"the saved index holds {saved}, not {dtype}")
+            dtype = saved
             ann = cls(int(data["dim"]) or None, dtype)
             if len(data["graph"]):
                 ann.index = (faiss.deserialize_index_binary(data["graph"]) if dtype == "binary"

@@ -34,7 +34,7 @@ from ragline._faults import crashpoint
 from ragline.errors import StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, filter_tags, metadata_tags, register_store
-from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
+from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, DtypeChanged, check_dtype
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
@@ -208,7 +208,9 @@ class LocalStore:
         if self._ann is None:
             path = self.index_dir / "ann.npz"
             try:
-                self._ann = AnnIndex.load(path)
+                self._ann = AnnIndex.load(path, self.vector_dtype)
+            except DtypeChanged:
+                self._ann = None  # the dtype was changed: re-quantize from SQLite
             except FileNotFoundError:
                 if self.count():
                     self.problems.append("ann index file is missing")
@@ -216,8 +218,6 @@ class LocalStore:
             except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
                 self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
                 self._ann = None
-            if self._ann is not None and self._ann.dtype != self.vector_dtype:
-                self._ann = None  # the dtype was changed: re-quantize from SQLite
             if self._ann is None:
                 self._ann = self._build_ann()
         return self._ann
