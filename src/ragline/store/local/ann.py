@@ -212,9 +212,9 @@ class AnnIndex:
             mask = None
         params, _keep = self._search_params(mask, depth, exact)
         distances, positions = index.search(self._query_codes(queries), depth, params=params)
-        scores, rowids = self._scores(distances), self.rowids
-        return [[(int(rowids[p]), float(s)) for s, p in zip(row_scores, row_positions) if p >= 0]
-                for row_scores, row_positions in zip(scores, positions)]
+        scores, rowids = self._scores(distances).tolist(), self.rowids
+        return [[(r, s) for r, s, p in zip(rowids[row_positions].tolist(), row_scores, row_positions.tolist())
+                 if p >= 0] for row_scores, row_positions in zip(scores, positions)]
 
     def search(self, query: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None,
                fetch_vectors: VectorFetcher | None = None) -> list[tuple[int, float]]:

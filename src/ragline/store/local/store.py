@@ -75,6 +75,7 @@ class LocalStore:
         self._tx_depth = 0
         self._lock = threading.RLock()
         self.generation = 0
+        self._synced_at: tuple[int, int] | None = None
         self.vector_dtype = self.get_meta("vector_dtype") or DEFAULT_VECTOR_DTYPE
         if vector_dtype is not None:
             self.set_vector_dtype(vector_dtype)
@@ -338,8 +339,16 @@ class LocalStore:
                                     (self.namespace, applied))
 
     def _maybe_sync(self) -> None:
-        if self.auto_sync and self._max_seq() > min(self.ann.applied_seq, self.bm25.applied_seq):
+        if not self.auto_sync:
+            return
+        # data_version moves only when another connection commits, generation when we do: while
+        # neither has moved since the last check, skip the change-log queries on every search.
+        seen = (self.db.execute("PRAGMA data_version").fetchone()[0], self.generation)
+        if seen == self._synced_at:
+            return
+        if self._max_seq() > min(self.ann.applied_seq, self.bm25.applied_seq):
             self.sync()
+        self._synced_at = (self.db.execute("PRAGMA data_version").fetchone()[0], self.generation)
 
     # ----- reads -------------------------------------------------------------------------
     def allowed_rowids(self, filter: Filter | None) -> np.ndarray | None:
@@ -349,14 +358,22 @@ class LocalStore:
         query = " INTERSECT ".join("SELECT chunk FROM chunk_tags WHERE tag = ?" for _ in tags)
         return np.array([r[0] for r in self.db.execute(query, tags)], dtype=np.int64)
 
-    def _hits(self, scored: list[tuple[int, float]], retriever: str) -> list[Hit]:
+    def _chunk_rows(self, rowids: list[int], with_vector: bool = False) -> dict[int, tuple]:
+        """Chunk rows by row id (the vector blob last when asked); deleted rows are absent."""
+        columns = _CHUNK_COLUMNS + (", vector" if with_vector else "")
+        rows: dict[int, tuple] = {}
+        for ids in chunked(rowids):
+            marks = ",".join("?" * len(ids))
+            rows.update((r[0], r) for r in self.db.execute(
+                f"SELECT {columns} FROM chunks WHERE id IN ({marks}) AND namespace = ?", (*ids, self.namespace)))
+        return rows
+
+    def _hits(self, scored: list[tuple[int, float]], retriever: str,
+              rows: dict[int, tuple] | None = None) -> list[Hit]:
         if not scored:
             return []
-        ids = [rowid for rowid, _ in scored]
-        marks = ",".join("?" * len(ids))
-        rows = {r[0]: r for r in self.db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks}) AND namespace = ?",
-            (*ids, self.namespace))}
+        if rows is None:
+            rows = self._chunk_rows([rowid for rowid, _ in scored])
         hits = []
         for rank, (rowid, score) in enumerate(scored, start=1):
             row = rows.get(rowid)
@@ -371,16 +388,36 @@ class LocalStore:
         with self._lock:
             self._maybe_sync()
             allowed = self.allowed_rowids(filter)
-            if allowed is not None and len(allowed) == 0:
+            if (allowed is not None and len(allowed) == 0) or k <= 0:
                 return []
-            return self._hits(self.ann.search(vector, k, allowed, self._fetch_vectors), "dense")
+            ann = self.ann
+            query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            found = ann.candidates(query, k * ann.rescore_factor, allowed)[0]
+            if ann.rescore_factor > 1:
+                found = self._rescore(query[0], found, k)
+            return self._hits(found[:k], "dense")
+
+    def _rescore(self, query: np.ndarray, found: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+        """Re-rank candidates by the exact inner product with their float16 vectors in SQLite.
+        (Reading only (id, vector) for the candidates, then the chunk columns for the k kept,
+        costs less than reading every column of every candidate.)"""
+        rows = self._fetch_vector_rows([rowid for rowid, _ in found])
+        if not rows:
+            return []
+        scores = decode_vectors([r[1] for r in rows], len(query)) @ query
+        top = np.argsort(-scores, kind="stable")[:k].tolist()
+        return [(rows[i][0], s) for i, s in zip(top, scores[top].tolist())]
+
+    def _fetch_vector_rows(self, rowids: list[int]) -> list[tuple[int, bytes]]:
+        rows: list[tuple[int, bytes]] = []
+        for ids in chunked(rowids):
+            marks = ",".join("?" * len(ids))
+            rows += self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        return rows
 
     def _fetch_vectors(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full-precision (float16 in SQLite, returned as float32) vectors for rescoring."""
-        rows: list[tuple[int, bytes]] = []
-        for ids in chunked(rowids.tolist()):
-            marks = ",".join("?" * len(ids))
-            rows += self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        rows = self._fetch_vector_rows(rowids.tolist())
         return (np.array([r[0] for r in rows], dtype=np.int64),
                 decode_vectors([r[1] for r in rows], self.dim or 0))
 
