@@ -79,7 +79,7 @@ def load_cranfield(folder: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 def real_embeddings(folder: Path, embedder_spec: str = "onnx") -> dict[str, Any]:
     """Chunk texts, chunk vectors and query vectors of Cranfield, embedded once and cached as .npy
-    under the ragline cache dir (keyed by model id and revision)."""
+    under the ragline cache dir (keyed by model id, revision and the data files' bytes)."""
     import hashlib
     import json
 
@@ -92,7 +92,10 @@ def real_embeddings(folder: Path, embedder_spec: str = "onnx") -> dict[str, Any]
     from ragline.records import Document
 
     embedder = open_embedder(embedder_spec)
-    key = hashlib.sha256(f"{embedder.model_id}|{embedder.revision}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{embedder.model_id}|{embedder.revision}".encode())
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        digest.update((folder / name).read_bytes())
+    key = digest.hexdigest()[:16]
     target = cache_root() / "bench" / f"cranfield-{key}"
     names = ("chunks.npy", "queries.npy", "texts.json")
     if not all((target / name).exists() for name in names):

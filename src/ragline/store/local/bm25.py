@@ -18,9 +18,24 @@ _QUERY_SYNTAX = re.compile(r"[^\w\s]+", re.UNICODE)
 _OPERATORS = re.compile(r"\b(AND|OR|NOT|IN|TO)\b")
 
 
+# Function words dropped from queries (never from the index): their IDF is near zero, so they
+# barely move the ranking, yet every one makes the OR query score most of the index — on the
+# Cranfield questions at 20k chunks, dropping them made tantivy's search 2.8x faster.
+_QUERY_STOPWORDS = frozenset("""a an and are as at be been being but by can could did do does for from
+had has have how if in into is it its may might must of on or shall should so such than that the their
+then there these they this those to was were what when where which while who whom why will with would
+""".split())
+
+
 def sanitise_query(query: str) -> str:
     """Plain words only: users type questions, not tantivy query syntax."""
     return _OPERATORS.sub(lambda m: m.group(0).lower(), _QUERY_SYNTAX.sub(" ", query)).strip()
+
+
+def drop_stopwords(text: str) -> str:
+    """The query without function words, unless that would leave nothing ("what is it")."""
+    kept = [word for word in text.split() if word.lower() not in _QUERY_STOPWORDS]
+    return " ".join(kept) if kept else text
 
 
 class Bm25Index:
@@ -89,7 +104,7 @@ class Bm25Index:
     def search(self, query: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
         import tantivy
 
-        text = sanitise_query(query)
+        text = drop_stopwords(sanitise_query(query))
         if not text or k <= 0:
             return []
         parsed, _errors = self.index.parse_query_lenient(text, ["body"])
