@@ -63,7 +63,7 @@ def ingest(
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
     vector_dtype: Annotated[Optional[str], typer.Option(
         "--vector-dtype", help="ANN index precision: float32, float16, int8 or binary (rescored "
-        "from SQLite). Default: the store's own, or int8 for a new store. A change rebuilds the index.")] = None,
+        "from SQLite). Default: the store's own, or float32 for a new store. A change rebuilds the index.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
