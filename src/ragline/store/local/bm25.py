@@ -116,7 +116,9 @@ class Bm25Index:
                              tantivy.Query.term_query(self.schema, "tags", t), 0.0)) for t in tags]
             parsed = tantivy.Query.boolean_query(clauses)
         searcher = self.index.searcher()
-        result = searcher.search(parsed, k)
+        # count=False: counting every match would stop tantivy from skipping blocks (block-max
+        # WAND) that cannot reach the top k.
+        result = searcher.search(parsed, k, count=False)
         return [(int(searcher.doc(address)["rowid"][0]), float(score)) for score, address in result.hits]
 
     def all_rowids(self) -> set[int]:
