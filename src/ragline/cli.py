@@ -85,6 +85,9 @@ def ingest(
     multivector: Annotated[bool, typer.Option(
         "--multivector", help="Also store per-token vectors for `search --rerank maxsim` "
                               "(~tokens x dim x 2 bytes per chunk; the store keeps doing it).")] = False,
+    vector_dtype: Annotated[Optional[str], typer.Option(
+        "--vector-dtype", help="ANN index precision: float32, float16, int8 or binary (rescored "
+        "from SQLite). Default: the store's own, or float32 for a new store. A change rebuilds the index.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
@@ -92,7 +95,8 @@ def ingest(
 
     with _engine(store, namespace, embedder, max_tokens=max_tokens, overlap=overlap,
                  max_file_bytes=max_file_size * 2**20, batch_chunks=batch_chunks,
-                 near_dup_threshold=near_dup_threshold, parse_workers=parse_workers) as engine:
+                 near_dup_threshold=near_dup_threshold, parse_workers=parse_workers,
+                 vector_dtype=vector_dtype) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total,
@@ -269,6 +273,26 @@ def cache_clear(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None,
         out.print_json(json.dumps({"removed": removed}))
     else:
         out.print(f"removed {removed} cached embeddings")
+
+
+@bench_app.command("search")
+def bench_search(
+    n: Annotated[int, typer.Option("--n", help="Chunks (vectors) in the benchmark store.")] = 200_000,
+    queries: Annotated[int, typer.Option(help="Real Cranfield queries to run (at most 225).")] = 225,
+    dtype: Annotated[list[str], typer.Option("--dtype", help="ANN dtype to measure (repeatable; default: all).")] = [],
+    cranfield: Annotated[Optional[Path], typer.Option(help="BEIR-format Cranfield folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dense and hybrid search on N expanded real embeddings, for every ANN vector dtype."""
+    from ragline.bench import bench_search as run_bench
+    from ragline.bench import print_search_bench
+
+    result = run_bench(n, queries, dtypes=dtype or None, cranfield=cranfield,
+                       log=None if as_json else (lambda message: console.print(message)))
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    print_search_bench(out, result)
 
 
 def main() -> None:

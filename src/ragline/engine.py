@@ -55,6 +55,9 @@ class EngineConfig:
     # Bounded LRU caches (entries; 0 turns one off): query embeddings, and whole results.
     query_cache_size: int = 1024
     result_cache_size: int = 1024
+    # How the ANN index quantizes vectors (float32, float16, int8, binary); None keeps the
+    # store's persisted choice (or the default for a new store). A change rebuilds the ANN.
+    vector_dtype: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,6 +66,11 @@ class Engine:
         self.config = config
         self.store = open_store(config.store, config.namespace)
         self._check_persisted_config()
+        if config.vector_dtype is not None:
+            set_vector_dtype = getattr(self.store, "set_vector_dtype", None)
+            if set_vector_dtype is None:
+                raise ConfigError(f"vector_dtype applies to the local store only, not {config.store!r}")
+            set_vector_dtype(config.vector_dtype)
         self.embedder = embedder or open_embedder(config.embedder)
         self.ledger = Ledger(self.store.db, config.namespace)
         self.cache = EmbeddingCache(self.store.db, self.embedder.model_id, self.embedder.revision)

@@ -4,22 +4,33 @@ import numpy as np
 import pytest
 
 from ragline.store.local import LocalStore
-from ragline.store.local.ann import EXACT_LIMIT
+from ragline.store.local.ann import EXACT_LIMIT, VECTOR_DTYPES
 from tests.store.contract import StoreContract, make_chunks, vectors_for
+
+
+@pytest.fixture(params=VECTOR_DTYPES)
+def dtype(request):
+    """Every test here runs once per ANN vector dtype."""
+    return request.param
 
 
 class TestLocalStore(StoreContract):
     @pytest.fixture()
-    def make_store(self, tmp_path):
-        return lambda: LocalStore(tmp_path / "s")
+    def make_store(self, tmp_path, dtype):
+        return lambda: LocalStore(tmp_path / "s", vector_dtype=dtype)
 
     @pytest.fixture()
-    def reopen(self, tmp_path):
-        return lambda: LocalStore(tmp_path / "s")
+    def reopen(self, tmp_path, dtype):
+        # No dtype given: the store must reopen with the one it was created with.
+        def reopen_and_check():
+            store = LocalStore(tmp_path / "s")
+            assert store.vector_dtype == dtype and store.ann.dtype == dtype
+            return store
+        return reopen_and_check
 
 
-def test_derived_indexes_catch_up_from_the_change_log(tmp_path):
-    store = LocalStore(tmp_path / "s")
+def test_derived_indexes_catch_up_from_the_change_log(tmp_path, dtype):
+    store = LocalStore(tmp_path / "s", vector_dtype=dtype)
     a = make_chunks("file:///a.txt", ["first text", "second text"])
     store.upsert(a, vectors_for(a))
     store.flush()
@@ -34,9 +45,9 @@ def test_derived_indexes_catch_up_from_the_change_log(tmp_path):
     again.close()
 
 
-def test_selective_filter_still_returns_k(tmp_path):
+def test_selective_filter_still_returns_k(tmp_path, dtype):
     """A filter matching 0.1% of the corpus must still give k results (pre-filtering)."""
-    store = LocalStore(tmp_path / "s")
+    store = LocalStore(tmp_path / "s", vector_dtype=dtype)
     texts = [f"document number {i}" for i in range(5000)]
     chunks = make_chunks("file:///many.txt", texts)
     rare = {c.chunk_id for c in chunks[::1000]}
@@ -52,8 +63,9 @@ def test_selective_filter_still_returns_k(tmp_path):
     store.close()
 
 
-def test_hnsw_with_bitmap_filter_above_exact_limit(tmp_path):
-    store = LocalStore(tmp_path / "s")
+@pytest.mark.slow
+def test_hnsw_with_bitmap_filter_above_exact_limit(tmp_path, dtype):
+    store = LocalStore(tmp_path / "s", vector_dtype=dtype)
     chunks = make_chunks("file:///m.txt", [f"t{i}" for i in range(EXACT_LIMIT * 3)])
     chunks = [type(c)(**{**{f: getattr(c, f) for f in c.__slots__},
                          "metadata": {**c.metadata, "half": str(i % 2)}}) for i, c in enumerate(chunks)]
@@ -65,8 +77,8 @@ def test_hnsw_with_bitmap_filter_above_exact_limit(tmp_path):
     store.close()
 
 
-def test_compaction_after_many_deletes(tmp_path):
-    store = LocalStore(tmp_path / "s")
+def test_compaction_after_many_deletes(tmp_path, dtype):
+    store = LocalStore(tmp_path / "s", vector_dtype=dtype)
     chunks = make_chunks("file:///m.txt", [f"t{i}" for i in range(3000)])
     store.upsert(chunks, vectors_for(chunks))
     store.sync()
@@ -86,3 +98,29 @@ def test_vectors_stored_as_float16_keep_cosine(tmp_path):
     back = store.vectors([c.chunk_id for c in chunks])
     assert np.allclose((back * vectors).sum(1), 1.0, atol=1e-3)
     store.close()
+
+
+def test_dtype_is_persisted_and_a_change_rebuilds_the_ann(tmp_path):
+    chunks = make_chunks("file:///d.txt", [f"text {i}" for i in range(50)])
+    vectors = vectors_for(chunks)
+    with LocalStore(tmp_path / "s", vector_dtype="binary") as store:
+        store.upsert(chunks, vectors)
+    assert LocalStore(tmp_path / "s").vector_dtype == "binary"
+    with LocalStore(tmp_path / "s", vector_dtype="float16") as store:
+        assert store.get_meta("vector_dtype") == "float16"
+        assert store.ann.dtype == "float16" and len(store.ann) == 50
+        assert store.search_vector(vectors[7], 1)[0].chunk.chunk_id == chunks[7].chunk_id
+    with LocalStore(tmp_path / "s") as again:
+        # The rebuilt index was saved: reopening loads it instead of rebuilding again.
+        assert again.vector_dtype == "float16"
+        assert again.ann.dtype == "float16" and again.problems == []
+        assert again.search_vector(vectors[3], 1)[0].chunk.chunk_id == chunks[3].chunk_id
+        again.set_vector_dtype("int8")
+        assert again.ann.dtype == "int8" and len(again.ann) == 50
+
+
+def test_unknown_dtype_is_refused(tmp_path):
+    from ragline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="vector dtype"):
+        LocalStore(tmp_path / "s", vector_dtype="int4")

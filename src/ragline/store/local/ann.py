@@ -1,38 +1,97 @@
-"""The derived dense index: faiss HNSW over the vectors in SQLite.
+"""The derived dense index: faiss HNSW over the vectors in SQLite, optionally quantized.
+
+    ann = AnnIndex(dim=384, dtype="int8")
+    ann.add(rowids, vectors)
+    hits = ann.search(query, k=10, fetch_vectors=store_vectors)   # [(rowid, score), ...]
+
+``dtype`` says how the index holds each vector (the SQLite copy is always float16):
+
+============  =============================================  ===========  ===============
+dtype         faiss index                                    bytes/dim    candidates per k
+============  =============================================  ===========  ===============
+float32       IndexHNSWFlat                                  4            1 (exact)
+float16       IndexHNSWSQ, QT_fp16                           2            1 (as exact as SQLite)
+int8          IndexHNSWSQ, QT_8bit (per-dimension range)     1            4
+binary        IndexBinaryHNSW over sign bits (Hamming)       1/8          16
+============  =============================================  ===========  ===============
+
+Quantized dtypes (int8, binary) over-fetch ``RESCORE_FACTOR[dtype] * k`` candidates and re-rank
+them by the exact inner product with the full-precision vectors read back from SQLite (the
+float16 blobs, converted to float32), so the scores returned are true cosines and most of the
+recall lost to quantization comes back. The factors were set by ``ragline bench search``.
 
 faiss HNSW cannot remove vectors, so a delete marks the position dead and searches pass an
 ``IDSelectorBitmap`` of live (and filter-matching) positions; once a quarter of the index is
-dead it is rebuilt. Selective filters skip the graph and search their candidates exactly, so a
-filter matching 0.1% of the corpus still returns k results when k exist.
+dead it is rebuilt from SQLite. Selective filters skip the graph and scan their candidates
+(every faiss storage, binary included, takes the same selector), so a filter matching 0.1% of
+the corpus still returns k results when k exist.
 
-The file holds the graph, the position -> SQLite row map and the change sequence it reflects,
-written atomically (temp file + rename).
+int8 learns each dimension's range from the vectors it is trained on: the first batch added.
+It retrains (the store rebuilds it from SQLite) whenever it has grown to ``RETRAIN_GROWTH`` times
+the set it was trained on, until that set reaches ``TRAIN_MAX`` vectors.
+
+The file holds the graph, the position -> SQLite row map, the dtype and the change sequence it
+reflects, written atomically (temp file + rename).
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from ragline.errors import ConfigError
+
+VECTOR_DTYPES = ("float32", "float16", "int8", "binary")
+# Chosen by `ragline bench search` on 200k expanded real MiniLM embeddings (README's table):
+# float32 and (rescored) int8 reach the same recall@10, but only float32 keeps the dense p50
+# under 1 ms; int8 is the choice when memory matters (2.75x smaller, ~0.5 ms slower).
+DEFAULT_VECTOR_DTYPE = "float32"
+# Candidates fetched per requested result before exact rescoring from SQLite; 1 = no rescoring.
+RESCORE_FACTOR = {"float32": 1, "float16": 1, "int8": 4, "binary": 16}
 
 # Below this many candidates a filtered search is exact (brute force) instead of graph-based.
 EXACT_LIMIT = 4096
 HNSW_M = 32
 EF_CONSTRUCTION = 80
-EF_SEARCH = 96
+# 96 gave recall@10 0.942-0.958 at 200k vectors (below the 0.95 goal), 128 gave 0.975.
+EF_SEARCH = 128
+TRAIN_MAX = 65536
+RETRAIN_GROWTH = 4
+
+# fetch_vectors(rowids) -> (rowids still stored, their float32 vectors), read from SQLite.
+VectorFetcher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class DtypeChanged(ValueError):
+    """The saved index holds another dtype than the one asked for: rebuild, don't load it."""
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in VECTOR_DTYPES:
+        raise ConfigError(f"unknown vector dtype {dtype!r}; use one of {', '.join(VECTOR_DTYPES)}")
+    return dtype
+
+
+def binary_codes(vectors: np.ndarray) -> np.ndarray:
+    """Sign bits, packed 8 per byte (the dimension is padded to a multiple of 8 with zeros)."""
+    return np.packbits(np.asarray(vectors) > 0, axis=-1)
 
 
 class AnnIndex:
-    def __init__(self, dim: int | None = None):
+    def __init__(self, dim: int | None = None, dtype: str = "float32"):
         self.dim = dim
+        self.dtype = check_dtype(dtype)
         self.index = None  # created at the first add, when the dimension is known
         self.rowids = np.zeros(0, dtype=np.int64)   # position -> SQLite row id
         self.alive = np.zeros(0, dtype=bool)
         self.position: dict[int, int] = {}          # SQLite row id -> position
         self.applied_seq = 0
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # rowids sorted, and their positions
+        self.trained_on = 0                         # vectors int8 learnt its ranges from
 
     def __len__(self) -> int:
         return len(self.position)
@@ -41,19 +100,48 @@ class AnnIndex:
     def dead(self) -> int:
         return len(self.rowids) - len(self.position)
 
+    @property
+    def rescore_factor(self) -> int:
+        return RESCORE_FACTOR[self.dtype]
+
+    def prepare(self, sample: np.ndarray) -> None:
+        """Create the faiss index, training int8 ranges on ``sample`` (before any add)."""
+        if self.index is None and len(sample):
+            self._create(np.ascontiguousarray(sample, dtype=np.float32))
+
+    def _create(self, vectors: np.ndarray) -> None:
+        import faiss
+
+        self.dim = vectors.shape[1]
+        if self.dtype == "binary":
+            self.index = faiss.IndexBinaryHNSW(8 * ((self.dim + 7) // 8), HNSW_M)
+        elif self.dtype == "float32":
+            self.index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        else:
+            kind = faiss.ScalarQuantizer.QT_fp16 if self.dtype == "float16" else faiss.ScalarQuantizer.QT_8bit
+            self.index = faiss.IndexHNSWSQ(self.dim, kind, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = EF_CONSTRUCTION
+        if not self.index.is_trained:
+            sample = vectors
+            if len(sample) > TRAIN_MAX:
+                sample = sample[np.random.default_rng(0).choice(len(sample), TRAIN_MAX, replace=False)]
+            self.index.train(sample)
+            self.trained_on = len(sample)
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        if self.dtype == "binary":
+            return binary_codes(vectors)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
     def add(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         fresh = np.array([r not in self.position for r in rowids.tolist()], dtype=bool)
         if not fresh.any():
             return
         rowids, vectors = rowids[fresh], np.ascontiguousarray(vectors[fresh], dtype=np.float32)
         if self.index is None:
-            import faiss
-
-            self.dim = vectors.shape[1]
-            self.index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            self.index.hnsw.efConstruction = EF_CONSTRUCTION
+            self._create(vectors)
         start = len(self.rowids)
-        self.index.add(vectors)
+        self.index.add(self._encode(vectors))
         self.rowids = np.concatenate([self.rowids, rowids])
         self.alive = np.concatenate([self.alive, np.ones(len(rowids), dtype=bool)])
         for offset, rowid in enumerate(rowids.tolist()):
@@ -68,13 +156,9 @@ class AnnIndex:
     def needs_compaction(self) -> bool:
         return self.dead > 1000 and self.dead > len(self.rowids) // 4
 
-    def compacted(self) -> AnnIndex:
-        live = np.flatnonzero(self.alive)
-        fresh = AnnIndex(self.dim)
-        if len(live):
-            fresh.add(self.rowids[live], self.index.reconstruct_batch(live))
-        fresh.applied_seq = self.applied_seq
-        return fresh
+    def needs_retraining(self) -> bool:
+        return (0 < self.trained_on < TRAIN_MAX
+                and len(self.position) >= RETRAIN_GROWTH * self.trained_on)
 
     def _live_positions(self, rowids: np.ndarray) -> np.ndarray:
         """Positions of the live vectors among ``rowids`` (ids absent from the index are skipped)."""
@@ -88,44 +172,92 @@ class AnnIndex:
         positions = order[at[sorted_rowids[at] == rowids]]
         return positions[self.alive[positions]]
 
-    def search(self, query: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None
-               ) -> list[tuple[int, float]]:
+    def needs_rebuild(self) -> bool:
+        """Too many tombstones, or int8 ranges learnt from a set much smaller than the index."""
+        return self.needs_compaction() or self.needs_retraining()
+
+    # ----- search --------------------------------------------------------------------------
+    def _query_codes(self, queries: np.ndarray) -> np.ndarray:
+        queries = np.ascontiguousarray(queries.reshape(len(queries), -1), dtype=np.float32)
+        return binary_codes(queries) if self.dtype == "binary" else queries
+
+    def _scores(self, distances: np.ndarray) -> np.ndarray:
+        """Index distances as similarities: inner products, or 1 - 2*hamming/bits for binary."""
+        if self.dtype == "binary":
+            return 1.0 - 2.0 * distances.astype(np.float32) / self.index.d
+        return distances
+
+    def _search_params(self, mask: np.ndarray | None, depth: int, exact: bool):  # type: ignore[no-untyped-def]
         import faiss
 
-        if not self.position or k <= 0 or self.index is None:
-            return []
-        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = faiss.SearchParameters() if exact else faiss.SearchParametersHNSW()
+        if not exact:
+            params.efSearch = max(EF_SEARCH, depth)
+        keep = None
+        if mask is not None:
+            keep = np.packbits(mask, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(keep))
+        return params, keep  # the caller holds ``keep`` alive while faiss reads it
+
+    def candidates(self, queries: np.ndarray, depth: int, allowed_rowids: np.ndarray | None = None
+                   ) -> list[list[tuple[int, float]]]:
+        """Up to ``depth`` (rowid, index score) pairs per query, best first, before rescoring."""
+        if not self.position or depth <= 0 or self.index is None:
+            return [[] for _ in range(len(queries))]
+        index, exact = self.index, False
         if allowed_rowids is not None:
             positions = self._live_positions(allowed_rowids)
             if len(positions) == 0:
-                return []
-            if len(positions) <= EXACT_LIMIT:
-                vectors = self.index.reconstruct_batch(positions)
-                scores = vectors @ query[0]
-                top = np.argsort(-scores)[:k]
-                return [(int(self.rowids[positions[i]]), float(scores[i])) for i in top]
+                return [[] for _ in range(len(queries))]
             mask = np.zeros(len(self.rowids), dtype=bool)
             mask[positions] = True
+            if len(positions) <= EXACT_LIMIT:
+                import faiss
+
+                # Scan the filter's candidates in the graph's own storage, same codes, no graph.
+                storage = self.index.storage
+                index = faiss.downcast_IndexBinary(storage) if self.dtype == "binary" \
+                    else faiss.downcast_index(storage)
+                exact = True
         elif self.dead:
             mask = self.alive
         else:
             mask = None
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(EF_SEARCH, k)
-        if mask is not None:
-            bits = np.packbits(mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-            params.sel = selector
-        scores, positions = self.index.search(query, k, params=params)
-        return [(int(self.rowids[p]), float(s)) for s, p in zip(scores[0], positions[0]) if p >= 0]
+        params, _keep = self._search_params(mask, depth, exact)
+        distances, positions = index.search(self._query_codes(queries), depth, params=params)
+        scores, rowids = self._scores(distances).tolist(), self.rowids
+        return [[(r, s) for r, s, p in zip(rowids[row_positions].tolist(), row_scores, row_positions.tolist())
+                 if p >= 0] for row_scores, row_positions in zip(scores, positions)]
 
+    def search(self, query: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None,
+               fetch_vectors: VectorFetcher | None = None) -> list[tuple[int, float]]:
+        """The k nearest live rows; quantized dtypes are rescored when ``fetch_vectors`` is given."""
+        return self.search_batch(query.reshape(1, -1), k, allowed_rowids, fetch_vectors)[0]
+
+    def search_batch(self, queries: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None,
+                     fetch_vectors: VectorFetcher | None = None) -> list[list[tuple[int, float]]]:
+        if k <= 0:
+            return [[] for _ in range(len(queries))]
+        rescore = fetch_vectors is not None and self.rescore_factor > 1
+        found = self.candidates(queries, k * self.rescore_factor if rescore else k, allowed_rowids)
+        if not rescore:
+            return [hits[:k] for hits in found]
+        return rescored(queries, found, k, fetch_vectors)  # type: ignore[arg-type]
+
+    # ----- persistence ---------------------------------------------------------------------
     def save(self, path: Path) -> None:
         import faiss
 
         buffer = io.BytesIO()
-        graph = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
+        if self.index is None:
+            graph = np.zeros(0, np.uint8)
+        elif self.dtype == "binary":
+            graph = faiss.serialize_index_binary(self.index)
+        else:
+            graph = faiss.serialize_index(self.index)
         np.savez(buffer, graph=graph, rowids=self.rowids, alive=self.alive,
-                 applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0))
+                 applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0),
+                 dtype=np.array(self.dtype), trained_on=np.int64(self.trained_on))
         partial = path.with_suffix(f".partial-{os.getpid()}")
         with open(partial, "wb") as handle:
             handle.write(buffer.getvalue())
@@ -133,19 +265,57 @@ class AnnIndex:
             os.fsync(handle.fileno())
         os.replace(partial, path)
 
+    def nbytes(self) -> int:
+        """Size of the serialized graph and codes (what the index costs in memory, roughly)."""
+        import faiss
+
+        if self.index is None:
+            return 0
+        if self.dtype == "binary":
+            return int(faiss.serialize_index_binary(self.index).nbytes)
+        return int(faiss.serialize_index(self.index).nbytes)
+
     @classmethod
-    def load(cls, path: Path) -> AnnIndex:
-        """Raises (OSError, ValueError, ...) when the file is missing or damaged."""
+    def load(cls, path: Path, dtype: str | None = None) -> AnnIndex:
+        """Raises (OSError, ValueError, ...) when the file is missing or damaged, and
+        ``DtypeChanged`` (before reading the graph) when it holds another dtype than ``dtype``."""
         import faiss
 
         with np.load(path, allow_pickle=False) as data:
-            ann = cls(int(data["dim"]) or None)
+            # Files written before quantization existed hold a float32 graph and no dtype.
+            saved = str(data["dtype"]) if "dtype" in data.files else "float32"
+            if dtype is not None and saved != dtype:
+                raise DtypeChanged(f"the saved index holds {saved}, not {dtype}")
+            dtype = saved
+            ann = cls(int(data["dim"]) or None, dtype)
             if len(data["graph"]):
-                ann.index = faiss.deserialize_index(data["graph"])
+                ann.index = (faiss.deserialize_index_binary(data["graph"]) if dtype == "binary"
+                             else faiss.deserialize_index(data["graph"]))
             ann.rowids = data["rowids"].astype(np.int64)
             ann.alive = data["alive"].astype(bool)
             ann.applied_seq = int(data["applied_seq"])
+            ann.trained_on = int(data["trained_on"]) if "trained_on" in data.files else 0
         if (ann.index.ntotal if ann.index is not None else 0) != len(ann.rowids):
             raise ValueError("ANN index graph and row map disagree")
         ann.position = {int(r): i for i, r in enumerate(ann.rowids.tolist()) if ann.alive[i]}
         return ann
+
+
+def rescored(queries: np.ndarray, found: list[list[tuple[int, float]]], k: int,
+             fetch_vectors: VectorFetcher) -> list[list[tuple[int, float]]]:
+    """Re-rank each query's candidates by the exact inner product with the stored vectors."""
+    wanted = np.unique(np.array([rowid for hits in found for rowid, _ in hits], dtype=np.int64))
+    if len(wanted) == 0:
+        return [[] for _ in found]
+    rowids, vectors = fetch_vectors(wanted)
+    row_of = {int(r): i for i, r in enumerate(rowids.tolist())}
+    results = []
+    for query, hits in zip(queries.reshape(len(found), -1), found):
+        rows = [row_of[r] for r, _ in hits if r in row_of]  # absent: deleted since the last sync
+        if not rows:
+            results.append([])
+            continue
+        scores = vectors[rows] @ np.asarray(query, dtype=np.float32)
+        top = np.argsort(-scores, kind="stable")[:k]
+        results.append([(int(rowids[rows[i]]), float(scores[i])) for i in top])
+    return results

@@ -202,7 +202,9 @@ class Bm25Index:
         if clauses:
             parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
         searcher = self.index.searcher()
-        result = searcher.search(parsed, k)
+        # count=False: counting every match would stop tantivy from skipping blocks (block-max
+        # WAND) that cannot reach the top k.
+        result = searcher.search(parsed, k, count=False)
         return [(int(searcher.doc(address)["rowid"][0]), float(score)) for score, address in result.hits]
 
     def all_rowids(self) -> set[int]:
