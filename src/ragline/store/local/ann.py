@@ -18,7 +18,8 @@ binary        IndexBinaryHNSW over sign bits (Hamming)       1/8          16
 Quantized dtypes (int8, binary) over-fetch ``RESCORE_FACTOR[dtype] * k`` candidates and re-rank
 them by the exact inner product with the full-precision vectors read back from SQLite (the
 float16 blobs, converted to float32), so the scores returned are true cosines and most of the
-recall lost to quantization comes back. The factors were set by ``ragline bench search``.
+recall lost to quantization comes back. Measured by ``ragline bench search`` at 200k expanded
+real embeddings: int8 0.947 -> 0.967 recall@10 (float32: 0.968), binary 0.232 -> 0.824.
 
 faiss HNSW cannot remove vectors, so a delete marks the position dead and searches pass an
 ``IDSelectorBitmap`` of live (and filter-matching) positions; once a quarter of the index is
