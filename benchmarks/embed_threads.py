@@ -26,11 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="int8")
     args = parser.parse_args()
     cores = physical_cores()
     settings = [(t, b, m) for t in sorted({1, cores}) for b, m in
-                ((2048, 16), (4096, 32), (CPU_TOKEN_BUDGET, CPU_MAX_BATCH), (16384, 256), (32768, 256))]
+                ((1024, 8), (2048, 16), (4096, 32), (CPU_TOKEN_BUDGET, CPU_MAX_BATCH), (32768, 256))]
     default = (cores, CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
     embedders = {s: OnnxEmbedder(precision=args.precision, device="cpu", threads=s[0], token_budget=s[1],
                                  max_batch=s[2]) for s in settings}

@@ -116,28 +116,28 @@ def model_flops_per_token(config: dict[str, Any], sequence: float) -> float:
 def peak_gemm_flops(threads: int, size: int = 1536, repeats: int = 5) -> dict[str, float]:
     """This CPU's measured GEMM peak with ONNX Runtime's own kernels and thread count: a large fp32
     MatMul, and a u8 x s8 MatMulInteger (what the int8 model runs). Best of ``repeats``."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    def session(op: str, a_type: int, b_type: int) -> Any:
+    def session(op: str, a_type: int, b_type: int, c_type: int) -> Any:
         graph = helper.make_graph([helper.make_node(op, ["a", "b"], ["c"])], "peak",
                                   [helper.make_tensor_value_info("a", a_type, [size, size]),
                                    helper.make_tensor_value_info("b", b_type, [size, size])],
-                                  [helper.make_tensor_value_info("c", TensorProto.UNDEFINED, None)])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                  [helper.make_tensor_value_info("c", c_type, [size, size])])
+        # IR 8 is what opset 17 needs; the onnx package would stamp its newest, which ORT may not read.
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     rng = np.random.default_rng(0)
     result = {}
-    for name, op, a, b in (
+    for name, op, a, b, c_type in (
             ("fp32", "MatMul", rng.standard_normal((size, size), dtype=np.float32),
-             rng.standard_normal((size, size), dtype=np.float32)),
+             rng.standard_normal((size, size), dtype=np.float32), TensorProto.FLOAT),
             ("int8", "MatMulInteger", rng.integers(0, 255, (size, size), dtype=np.uint8),
-             rng.integers(-127, 127, (size, size), dtype=np.int8))):
-        run = session(op, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), onnx.helper.np_dtype_to_tensor_dtype(b.dtype))
+             rng.integers(-127, 127, (size, size), dtype=np.int8), TensorProto.INT32)):
+        run = session(op, helper.np_dtype_to_tensor_dtype(a.dtype), helper.np_dtype_to_tensor_dtype(b.dtype), c_type)
         run.run(None, {"a": a, "b": b})
         best = min(_timed(lambda: run.run(None, {"a": a, "b": b})) for _ in range(repeats))
         result[name] = 2 * size ** 3 / best

@@ -75,6 +75,12 @@ def test_impossible_requests_fail_with_what_to_change(available, device, options
         select_placement(available, device, {}, **options)
 
 
+def test_environment_chooses_the_precision_only_when_the_caller_did_not():
+    env = {"RAGLINE_EMBED_PRECISION": "int8"}
+    assert select_placement([CPU], "cpu", env).precision == "int8"
+    assert select_placement([CPU], "cpu", env, precision="fp32").precision == "fp32"
+
+
 def test_explicit_precisions_are_kept():
     assert select_placement([CPU], "cpu", {}, precision="int8").precision == "int8"
     assert select_placement([CPU], "cpu", {}, precision="fp32").precision == "fp32"

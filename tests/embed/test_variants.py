@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ragline.embed import open_embedder
+from ragline.embed.device import DEFAULT_CPU_PRECISION
 from ragline.embed.export import ensure_onnx, onnx_cache_path
 from ragline.embed.model import resolve_model
 from ragline.embed.variants import ensure_variant, variant_path
@@ -26,14 +27,15 @@ def private_cache(tmp_path, monkeypatch):
     return spec
 
 
-def test_plain_onnx_keeps_its_old_identity_and_precisions_get_their_own():
-    fp32, int8 = open_embedder("onnx", device="cpu"), open_embedder("onnx-int8", device="cpu")
+def test_fp32_keeps_its_old_identity_and_other_precisions_get_their_own():
+    fp32, int8 = open_embedder("onnx-fp32", device="cpu"), open_embedder("onnx-int8", device="cpu")
     spec = resolve_model()
     assert fp32.precision == "fp32" and fp32.revision == f"{spec.revision}:onnx:mean"
+    assert open_embedder("onnx", device="cpu").precision == DEFAULT_CPU_PRECISION
     assert int8.precision == "int8" and int8.model_id == fp32.model_id
     assert int8.revision != fp32.revision  # the embedding cache never mixes their vectors
     assert open_embedder("onnx:?precision=int8", device="cpu").revision == int8.revision
-    assert open_embedder("onnx-fp32", device="cpu").revision == fp32.revision
+    assert open_embedder("onnx:?precision=fp32", device="cpu").revision == fp32.revision
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -47,11 +49,11 @@ def test_bad_specs_say_what_to_write(spec, message):
         open_embedder(spec, device="cpu")
 
 
-def test_int8_embeds_close_to_fp32(onnx_embedder):
+def test_int8_embeds_close_to_fp32():
     texts = ["The boundary layer separates near the trailing edge.", "Heat transfer in hypersonic flow.",
              "A man is eating food.", "word " * 300]
-    int8 = open_embedder("onnx-int8", device="cpu")
-    ours, reference = int8.embed(texts), onnx_embedder.embed(texts)
+    int8, fp32 = open_embedder("onnx-int8", device="cpu"), open_embedder("onnx-fp32", device="cpu")
+    ours, reference = int8.embed(texts), fp32.embed(texts)
     assert ours.shape == reference.shape and ours.dtype == np.float32
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosine = (ours * reference).sum(axis=1)
@@ -105,3 +107,22 @@ def test_fp16_variant_for_gpus_keeps_the_model_interface(private_cache):
     assert sum(init.data_type == onnx.TensorProto.FLOAT16 for init in floats) > 0.9 * len(floats)
     assert [i.type.tensor_type.elem_type for i in model.graph.input] == [onnx.TensorProto.INT64] * 3
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+@pytest.mark.integration
+def test_a_store_refuses_vectors_from_another_precision_under_the_same_spec(tmp_path, monkeypatch):
+    from ragline.engine import Engine
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Lift and drag of a slender wing at supersonic speed.")
+    store = f"local:{tmp_path / 'store'}"
+    monkeypatch.setenv("RAGLINE_EMBED_DEVICE", "cpu")
+    monkeypatch.setenv("RAGLINE_EMBED_PRECISION", "fp32")
+    with Engine.open(store, embedder="onnx") as engine:
+        assert engine.ingest([tmp_path / "docs"]).chunks_written == 1
+    monkeypatch.setenv("RAGLINE_EMBED_PRECISION", "int8")
+    with pytest.raises(ConfigError, match="onnx-fp32"):
+        Engine.open(store, embedder="onnx")
+    monkeypatch.setenv("RAGLINE_EMBED_PRECISION", "fp32")
+    with Engine.open(store, embedder="onnx") as engine:
+        assert engine.search("supersonic wing", 1, mode="dense")

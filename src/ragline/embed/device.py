@@ -22,16 +22,18 @@ from ragline.errors import ConfigError
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-# The CPU model variant used when none is asked for. int8 becomes the default only once it
-# meets the quality bar against fp32 (see benchmarks/int8_variants.py and the README).
-DEFAULT_CPU_PRECISION = "fp32"
+# The CPU model variant used when none is asked for. int8 is the default because it meets the
+# bar against fp32 on Cranfield (top-10 overlap >= 0.97, mean cosine error <= 0.01, dense nDCG@10
+# within 0.005): see benchmarks/int8_variants.py, benchmarks/cranfield_ndcg.py and the README.
+DEFAULT_CPU_PRECISION = "int8"
 DEFAULT_GPU_PRECISION = "fp16"
 CPU_PRECISIONS = ("fp32", "int8")
 GPU_PRECISIONS = ("fp32", "fp16")
-# CPU batches: chosen by measurement (benchmarks/int8_variants.py --batching); larger batches
-# only add padding and cache misses on a few cores.
-CPU_TOKEN_BUDGET = 8192
-CPU_MAX_BATCH = 128
+# CPU batches, chosen by measurement (benchmarks/embed_threads.py, int8, 2 cores, Cranfield
+# chunks): 2048 tokens / 16 texts ran 1.11-1.28x faster than 8192 / 128 and 2x faster than
+# 32768 / 256; bigger batches only spill the activations out of cache. 2 threads beat 1 by 1.7x.
+CPU_TOKEN_BUDGET = 2048
+CPU_MAX_BATCH = 16
 # GPU batches grow with memory: ~16k padded tokens per GiB keeps activations (fp16, 6 layers,
 # 256-token attention) well inside memory while filling the GPU; capped where speed flattens.
 GPU_TOKENS_PER_GIB = 16384
@@ -56,10 +58,11 @@ def select_placement(available: Sequence[str], device: str = "auto", env: Mappin
     """Pick providers, variant, threads and batch sizes.
 
     device: ``auto`` (a GPU when the CUDA provider is there and a GPU is seen), ``cpu``, ``cuda``
-    or ``cuda:N``. Environment: ``RAGLINE_EMBED_DEVICE`` (used when device is ``auto``),
-    ``RAGLINE_EMBED_THREADS`` (used when ``threads`` is not given).
+    or ``cuda:N``. Environment, each used only when the argument is not given:
+    ``RAGLINE_EMBED_DEVICE`` (for ``auto``), ``RAGLINE_EMBED_PRECISION``, ``RAGLINE_EMBED_THREADS``.
     """
     env = env or {}
+    precision = precision or env.get("RAGLINE_EMBED_PRECISION") or None
     if device == "auto":
         device = env.get("RAGLINE_EMBED_DEVICE", "auto") or "auto"
     kind, _, ordinal = device.partition(":")
