@@ -31,7 +31,7 @@ out = Console()
 StoreOpt = Annotated[str, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI, e.g. local:./ragline-data")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", envvar="RAGLINE_NAMESPACE")]
 EmbedderOpt = Annotated[Optional[str], typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
-                                                    help="onnx (default), onnx:MODEL, hashing:DIM or openai:MODEL")]
+                                                    help="onnx (default precision), onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEFAULT_STORE = "local:ragline-data"
 
@@ -293,6 +293,31 @@ def bench_search(
         out.print_json(json.dumps(result))
         return
     print_search_bench(out, result)
+
+
+@bench_app.command("embed")
+def bench_embed(
+    chunks: Annotated[int, typer.Option("--chunks", help="Number of real chunks to embed.")] = 300,
+    rounds: Annotated[int, typer.Option("--rounds", help="Interleaved timing rounds (best is kept).")] = 3,
+    corpus: Annotated[Optional[Path], typer.Option(help="Cranfield BEIR folder (default: found beside the checkout).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Threads for every embedder (default: physical cores).")] = None,
+    baseline: Annotated[bool, typer.Option(help="Include sentence-transformers (torch) as the baseline.")] = True,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """fp32 and int8 ONNX embedders vs sentence-transformers: speed, quality vs fp32, share of peak GEMM."""
+    from ragline.bench import bench_embed as run_bench, plot_bench_embed, print_bench_embed
+
+    try:
+        result = run_bench(chunks=chunks, rounds=rounds, corpus=corpus, threads=threads, baseline=baseline)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if plot is not None:
+        plot_bench_embed(result, plot)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    print_bench_embed(out, result)
 
 
 def main() -> None:

@@ -72,6 +72,7 @@ class Engine:
                 raise ConfigError(f"vector_dtype applies to the local store only, not {config.store!r}")
             set_vector_dtype(config.vector_dtype)
         self.embedder = embedder or open_embedder(config.embedder)
+        self._check_persisted_revision()
         self.ledger = Ledger(self.store.db, config.namespace)
         self.cache = EmbeddingCache(self.store.db, self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
@@ -96,6 +97,18 @@ class Engine:
         if self.store.count() and saved_config.get("embedder") != self.config.embedder:
             raise ConfigError(f"this store was built with embedder {saved_config['embedder']!r}; "
                               f"got {self.config.embedder!r}. Use the same embedder or a new store.")
+
+    def _check_persisted_revision(self) -> None:
+        """The same spec can name another model file (e.g. ``onnx`` after its default precision
+        changed, or on a GPU): never mix its vectors into a store built with the other."""
+        saved = self.store.get_meta("config")
+        if saved is None or not self.store.count():
+            return
+        revision = json.loads(saved).get("revision")
+        if revision is not None and revision != self.embedder.revision:
+            raise ConfigError(f"this store's vectors come from model revision {revision!r}, but embedder "
+                              f"{self.config.embedder!r} is now revision {self.embedder.revision!r}; pass the "
+                              "precision it was built with (e.g. --embedder onnx-fp32) or use a new store.")
 
     def _persist_config(self) -> None:
         with self.store.transaction():

@@ -1,36 +1,63 @@
-"""ONNX Runtime embedder (the default): CPU, or CUDA when onnxruntime-gpu sees a GPU.
+"""ONNX Runtime embedder (the default): CPU (fp32 or int8), or CUDA when onnxruntime-gpu sees a GPU.
 
     embedder = OnnxEmbedder()                      # all-MiniLM-L6-v2 from the shipped package
     vectors = embedder.embed(["a chunk", "another"])   # (2, 384) float32, L2-normalised
+    OnnxEmbedder(precision="int8"), OnnxEmbedder(device="cuda:1")
 
-Construction is cheap and picklable; the session loads on first use.
+Construction is cheap and picklable; the session loads on first use. The model variant, threads
+and batch sizes come from ``device.select_placement``; each precision has its own ``revision``, so
+the embedding cache never hands out a vector made by another variant.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from ragline.embed.base import l2_normalise, token_budget_batches
-from ragline.embed.export import ensure_onnx
+from ragline.embed.device import CUDA, Placement, device_count, gpu_memory_bytes, physical_cores, select_placement
 from ragline.embed.model import DEFAULT_MODEL, ModelSpec, resolve_model
 from ragline.embed.tokenizer import ModelTokenizer
+from ragline.embed.variants import RECIPE_VERSION, ensure_variant
 from ragline.errors import EmbedError
 
 
+def _available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
 class OnnxEmbedder:
-    def __init__(self, model: str = DEFAULT_MODEL, *, threads: int | None = None,
-                 token_budget: int = 8192, max_batch: int = 128, device: str = "auto"):
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str | None = None, device: str = "auto",
+                 threads: int | None = None, token_budget: int | None = None, max_batch: int | None = None,
+                 onnx_path: str | Path | None = None):
+        """``onnx_path`` loads that ONNX file instead of a cached variant (for experiments)."""
         self.spec: ModelSpec = resolve_model(model)
+        available = _available_providers()
+        gpus = device_count() if CUDA in available and device != "cpu" else 0
+        ordinal = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
+        self.placement: Placement = select_placement(
+            available, device, os.environ, precision=precision, cores=physical_cores(), gpu_count=gpus,
+            gpu_memory=gpu_memory_bytes(ordinal) if gpus else None, threads=threads)
+        self.precision = self.placement.precision
+        self.device = self.placement.device
+        self.device_id = self.placement.device_id
+        self.threads = self.placement.threads
+        self.token_budget = token_budget or self.placement.token_budget
+        self.max_batch = max_batch or self.placement.max_batch
+        self.onnx_path = Path(onnx_path) if onnx_path else None
         self.model_id = self.spec.model_id
+        # fp32 keeps the revision it always had, so existing caches stay valid.
         self.revision = f"{self.spec.revision}:onnx:{self.spec.pooling}"
+        if self.precision != "fp32":
+            self.revision += f":{self.precision}.v{RECIPE_VERSION.get(self.precision, 1)}"
+        if self.onnx_path is not None:
+            self.revision += f":file:{self.onnx_path.name}"
         self.max_tokens = self.spec.max_tokens
-        self.threads = threads or os.cpu_count() or 1
-        self.token_budget = token_budget
-        self.max_batch = max_batch
-        self.device = device
         self.tokenizer = ModelTokenizer(self.spec.path, self.max_tokens)
         self._session = None
         self._dim: int | None = None
@@ -43,15 +70,10 @@ class OnnxEmbedder:
         return self.tokenizer.count(texts)
 
     def providers(self) -> list[str]:
-        import onnxruntime as ort
+        return [p if isinstance(p, str) else p[0] for p in self.placement.providers]
 
-        available = ort.get_available_providers()
-        if self.device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if self.device == "cuda":
-            raise EmbedError("device='cuda' asked for, but onnxruntime has no CUDA provider: "
-                             "pip install onnxruntime-gpu")
-        return ["CPUExecutionProvider"]
+    def model_path(self) -> Path:
+        return self.onnx_path or ensure_variant(self.spec, self.precision)
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._session is None:
@@ -62,8 +84,10 @@ class OnnxEmbedder:
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             try:
-                self._session = ort.InferenceSession(str(ensure_onnx(self.spec)), options,
-                                                     providers=self.providers())
+                self._session = ort.InferenceSession(str(self.model_path()), options,
+                                                     providers=self.placement.providers)
+            except EmbedError:
+                raise
             except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
                 raise EmbedError(f"cannot load ONNX model for {self.model_id}: {exc}") from exc
             self._inputs = {i.name for i in self._session.get_inputs()}
@@ -78,7 +102,7 @@ class OnnxEmbedder:
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         session = self._load()
         feeds = {k: v for k, v in self.tokenizer.encode(texts).items() if k in self._inputs}
-        hidden = session.run(None, feeds)[0]
+        hidden = session.run(None, feeds)[0].astype(np.float32, copy=False)
         mask = feeds["attention_mask"][:, :, None].astype(np.float32)
         if self.spec.pooling == "cls":
             pooled = hidden[:, 0]

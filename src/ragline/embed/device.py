@@ -1,0 +1,144 @@
+"""Where the ONNX embedder runs, with which model variant, threads and batch sizes.
+
+    placement = select_placement(ort.get_available_providers(), "auto", os.environ)
+    placement.providers, placement.precision, placement.token_budget
+
+``select_placement`` is a pure function of what it is given (available execution providers, the
+requested device and precision, the environment, the GPU count and memory), so every branch is
+tested on a machine without a GPU. The impure probes (``device_count``, ``gpu_memory_bytes``,
+``physical_cores``) are kept apart and fed in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import ConfigError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+# The CPU model variant used when none is asked for. int8 is the default because it meets the
+# bar against fp32 on Cranfield (top-10 overlap >= 0.97, mean cosine error <= 0.01, dense nDCG@10
+# within 0.005): see benchmarks/int8_variants.py, benchmarks/cranfield_ndcg.py and the README.
+DEFAULT_CPU_PRECISION = "int8"
+DEFAULT_GPU_PRECISION = "fp16"
+CPU_PRECISIONS = ("fp32", "int8")
+GPU_PRECISIONS = ("fp32", "fp16")
+# CPU batches, chosen by measurement (benchmarks/embed_threads.py, int8, 2 cores, Cranfield
+# chunks): 2048 tokens / 16 texts ran 1.11-1.28x faster than 8192 / 128 and 2x faster than
+# 32768 / 256; bigger batches only spill the activations out of cache. 2 threads beat 1 by 1.7x.
+CPU_TOKEN_BUDGET = 2048
+CPU_MAX_BATCH = 16
+# GPU batches grow with memory: ~16k padded tokens per GiB keeps activations (fp16, 6 layers,
+# 256-token attention) well inside memory while filling the GPU; capped where speed flattens.
+GPU_TOKENS_PER_GIB = 16384
+GPU_TOKEN_BUDGET_RANGE = (16384, 262144)
+GPU_MAX_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str                      # "cpu" or "cuda"
+    device_id: int | None            # the GPU ordinal on cuda
+    providers: list[Any]             # as InferenceSession(providers=...) takes them
+    precision: str                   # the model variant to load: fp32, int8, fp16
+    threads: int                     # intra-op threads (CPU work)
+    token_budget: int
+    max_batch: int
+
+
+def select_placement(available: Sequence[str], device: str = "auto", env: Mapping[str, str] | None = None, *,
+                     precision: str | None = None, cores: int = 1, gpu_count: int = 0,
+                     gpu_memory: int | None = None, threads: int | None = None) -> Placement:
+    """Pick providers, variant, threads and batch sizes.
+
+    device: ``auto`` (a GPU when the CUDA provider is there and a GPU is seen), ``cpu``, ``cuda``
+    or ``cuda:N``. Environment, each used only when the argument is not given:
+    ``RAGLINE_EMBED_DEVICE`` (for ``auto``), ``RAGLINE_EMBED_PRECISION``, ``RAGLINE_EMBED_THREADS``.
+    """
+    env = env or {}
+    precision = precision or env.get("RAGLINE_EMBED_PRECISION") or None
+    if device == "auto":
+        device = env.get("RAGLINE_EMBED_DEVICE", "auto") or "auto"
+    kind, _, ordinal = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"unknown embedding device {device!r}: use auto, cpu, cuda or cuda:N")
+    if ordinal and (kind != "cuda" or not ordinal.isdigit()):
+        raise ConfigError(f"bad embedding device {device!r}: a GPU ordinal is written cuda:N")
+    has_cuda = CUDA in available
+    if kind == "cuda" and not has_cuda:
+        raise ConfigError(f"device {device!r} asked for, but onnxruntime has no CUDA provider: "
+                          "pip install onnxruntime-gpu (instead of onnxruntime)")
+    use_gpu = kind == "cuda" or (kind == "auto" and has_cuda and gpu_count > 0)
+    if threads is None and env.get("RAGLINE_EMBED_THREADS"):
+        try:
+            threads = int(env["RAGLINE_EMBED_THREADS"])
+        except ValueError as exc:
+            raise ConfigError("RAGLINE_EMBED_THREADS must be a whole number") from exc
+    threads = max(1, threads or cores)
+    if not use_gpu:
+        precision = precision or DEFAULT_CPU_PRECISION
+        if precision not in CPU_PRECISIONS:
+            raise ConfigError(f"precision {precision!r} is not served on CPU: use one of {CPU_PRECISIONS}")
+        return Placement("cpu", None, [CPU], precision, threads, CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
+    device_id = int(ordinal) if ordinal else 0
+    if gpu_count and device_id >= gpu_count:
+        raise ConfigError(f"device {device!r} asked for, but only {gpu_count} GPU(s) are visible")
+    precision = precision or DEFAULT_GPU_PRECISION
+    if precision not in GPU_PRECISIONS:
+        raise ConfigError(f"precision {precision!r} has no GPU kernels in onnxruntime (its int8 "
+                          f"model is a CPU one): use one of {GPU_PRECISIONS} on cuda")
+    low, high = GPU_TOKEN_BUDGET_RANGE
+    budget = low if gpu_memory is None else min(high, max(low, GPU_TOKENS_PER_GIB * (gpu_memory >> 30)))
+    cuda_options = {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
+    return Placement("cuda", device_id, [(CUDA, cuda_options), CPU], precision, threads, budget, GPU_MAX_BATCH)
+
+
+def physical_cores() -> int:
+    """Cores this process may run on, counting hyper-thread siblings once."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    siblings = set()
+    for cpu in allowed:
+        path = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        try:
+            siblings.add(path.read_text().strip())
+        except OSError:
+            siblings.add(str(cpu))
+    return max(1, len(siblings))
+
+
+def _nvidia_smi(query: str) -> list[str]:
+    try:
+        result = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def device_count() -> int:
+    """GPUs visible to this process (respects CUDA_VISIBLE_DEVICES); 0 without a driver."""
+    rows = _nvidia_smi("index")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        wanted = [v for v in visible.split(",") if v.strip()]
+        return min(len(rows), len(wanted)) if rows else 0
+    return len(rows)
+
+
+def gpu_memory_bytes(device_id: int = 0) -> int | None:
+    rows = _nvidia_smi("memory.total")
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    index = int(visible[device_id]) if device_id < len(visible) and visible[device_id].isdigit() else device_id
+    try:
+        return int(float(rows[index])) << 20  # nvidia-smi reports MiB
+    except (IndexError, ValueError):
+        return None
+
+
+__all__ = ["Placement", "device_count", "gpu_memory_bytes", "physical_cores", "select_placement"]

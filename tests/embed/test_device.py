@@ -1,0 +1,93 @@
+"""The placement rule (providers, variant, threads, batch sizes) as a table: no GPU needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragline.embed.device import (CPU, CPU_MAX_BATCH, CPU_TOKEN_BUDGET, CUDA, DEFAULT_CPU_PRECISION, GPU_MAX_BATCH,
+                                  GPU_TOKEN_BUDGET_RANGE, physical_cores, select_placement)
+from ragline.errors import ConfigError
+
+GIB = 1 << 30
+
+
+def test_cpu_only_onnxruntime_runs_on_cpu_whatever_auto_means():
+    placement = select_placement([CPU], "auto", {}, cores=4)
+    assert placement.device == "cpu" and placement.providers == [CPU] and placement.device_id is None
+    assert placement.precision == DEFAULT_CPU_PRECISION and placement.threads == 4
+    assert (placement.token_budget, placement.max_batch) == (CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
+
+
+def test_auto_takes_the_gpu_when_the_provider_and_a_gpu_are_there():
+    placement = select_placement([CUDA, CPU], "auto", {}, gpu_count=2, gpu_memory=80 * GIB)
+    assert placement.device == "cuda" and placement.device_id == 0
+    assert placement.providers[0][0] == CUDA and placement.providers[0][1]["device_id"] == 0
+    assert placement.providers[-1] == CPU  # ops without CUDA kernels fall back to the CPU
+    assert placement.precision == "fp16" and placement.max_batch == GPU_MAX_BATCH
+
+
+def test_auto_stays_on_cpu_when_the_gpu_provider_sees_no_gpu():
+    assert select_placement([CUDA, CPU], "auto", {}, gpu_count=0).device == "cpu"
+
+
+@pytest.mark.parametrize("memory, budget", [
+    (None, GPU_TOKEN_BUDGET_RANGE[0]),      # memory unknown: the smallest budget
+    (0, GPU_TOKEN_BUDGET_RANGE[0]),
+    (8 * GIB, 8 * 16384),
+    (16 * GIB, GPU_TOKEN_BUDGET_RANGE[1]),  # capped
+    (80 * GIB, GPU_TOKEN_BUDGET_RANGE[1]),
+])
+def test_gpu_token_budget_grows_with_memory(memory, budget):
+    assert select_placement([CUDA, CPU], "cuda", {}, gpu_count=1, gpu_memory=memory).token_budget == budget
+
+
+def test_an_explicit_gpu_ordinal_is_passed_to_the_provider():
+    placement = select_placement([CUDA, CPU], "cuda:1", {}, gpu_count=2)
+    assert placement.device_id == 1 and placement.providers[0][1]["device_id"] == 1
+
+
+def test_environment_chooses_the_device_only_when_the_caller_did_not():
+    env = {"RAGLINE_EMBED_DEVICE": "cpu"}
+    assert select_placement([CUDA, CPU], "auto", env, gpu_count=1).device == "cpu"
+    assert select_placement([CUDA, CPU], "cuda", env, gpu_count=1).device == "cuda"
+
+
+def test_threads_come_from_the_argument_then_the_environment_then_the_cores():
+    env = {"RAGLINE_EMBED_THREADS": "3"}
+    assert select_placement([CPU], "cpu", env, cores=2).threads == 3
+    assert select_placement([CPU], "cpu", env, cores=2, threads=1).threads == 1
+    assert select_placement([CPU], "cpu", {}, cores=2).threads == 2
+    with pytest.raises(ConfigError, match="RAGLINE_EMBED_THREADS"):
+        select_placement([CPU], "cpu", {"RAGLINE_EMBED_THREADS": "many"})
+
+
+@pytest.mark.parametrize("available, device, options, message", [
+    ([CPU], "cuda", {}, "onnxruntime-gpu"),
+    ([CPU], "tpu", {}, "unknown embedding device"),
+    ([CPU], "cpu:1", {}, "cuda:N"),
+    ([CUDA, CPU], "cuda:x", {}, "cuda:N"),
+    ([CUDA, CPU], "cuda:3", {"gpu_count": 2}, "only 2 GPU"),
+    ([CUDA, CPU], "cuda", {"gpu_count": 1, "precision": "int8"}, "CPU one"),
+    ([CPU], "cpu", {"precision": "fp16"}, "not served on CPU"),
+])
+def test_impossible_requests_fail_with_what_to_change(available, device, options, message):
+    with pytest.raises(ConfigError, match=message):
+        select_placement(available, device, {}, **options)
+
+
+def test_environment_chooses_the_precision_only_when_the_caller_did_not():
+    env = {"RAGLINE_EMBED_PRECISION": "int8"}
+    assert select_placement([CPU], "cpu", env).precision == "int8"
+    assert select_placement([CPU], "cpu", env, precision="fp32").precision == "fp32"
+
+
+def test_explicit_precisions_are_kept():
+    assert select_placement([CPU], "cpu", {}, precision="int8").precision == "int8"
+    assert select_placement([CPU], "cpu", {}, precision="fp32").precision == "fp32"
+    assert select_placement([CUDA, CPU], "cuda", {}, gpu_count=1, precision="fp32").precision == "fp32"
+
+
+def test_physical_cores_is_within_what_the_process_may_use():
+    import os
+
+    assert 1 <= physical_cores() <= len(os.sched_getaffinity(0))
