@@ -527,12 +527,12 @@ def peak_gemm_flops(threads: int, size: int = 1536, repeats: int = 5) -> dict[st
              rng.integers(-127, 127, (size, size), dtype=np.int8), TensorProto.INT32)):
         run = session(op, helper.np_dtype_to_tensor_dtype(a.dtype), helper.np_dtype_to_tensor_dtype(b.dtype), c_type)
         run.run(None, {"a": a, "b": b})
-        best = min(_timed(lambda: run.run(None, {"a": a, "b": b})) for _ in range(repeats))
+        best = min(_seconds(lambda: run.run(None, {"a": a, "b": b})) for _ in range(repeats))
         result[name] = 2 * size ** 3 / best
     return result
 
 
-def _timed(call: Any) -> float:
+def _seconds(call: Any) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
@@ -585,7 +585,7 @@ def bench_embed(*, chunks: int = 300, rounds: int = 3, corpus: Path | None = Non
     seconds: dict[str, list[float]] = {name: [] for name in embedders}
     for _ in range(rounds):
         for name, embedder in embedders.items():
-            seconds[name].append(_timed(lambda: embedder.embed(texts)))
+            seconds[name].append(_seconds(lambda: embedder.embed(texts)))
     peak = peak_gemm_flops(threads)
     config = json.loads((first.spec.path / "config.json").read_text())
     flops_token = model_flops_per_token(config, real_tokens / len(texts))
