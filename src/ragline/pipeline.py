@@ -1,10 +1,9 @@
 """The local streaming engine: one ingest run over listings, with stages joined by bounded queues.
 
     run = IngestRun(store, ledger, embedder, chunker, cache, settings, report, progress)
-    run.ingest_listing(listing)
-    run.drain()                # every batch embedded and written
-    run.delete_missing(listing)
-    run.finish()               # derived indexes flushed
+    run.delete_missing(listing)      # vanished files first, so copies of them come back this run
+    run.ingest_listings([listing])
+    run.finish()                     # every batch embedded and written, derived indexes flushed
 
 Where each stage runs:
 
@@ -363,9 +362,6 @@ class IngestRun:
         self.progress("failed", 1)
 
     # ----- reading (coordinator) ---------------------------------------------------------------
-    def ingest_listing(self, listing: Listing) -> None:
-        self.ingest_listings([listing])
-
     def ingest_listings(self, listings: Iterable[Listing]) -> None:
         items: dict[str, SourceItem] = {}
         for listing in listings:
