@@ -36,6 +36,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable 
 DEFAULT_STORE = "local:ragline-data"
 
 
+FeedbackOpt = Annotated[Optional[int], typer.Option(
+    "--feedback-chunks", help="Hybrid: top fused chunks whose vectors refine the query (0: off; default 3).")]
+
+
 def _engine(store: str, namespace: str, embedder: str | None, **options):  # type: ignore[no-untyped-def]
     from ragline.engine import Engine
 
@@ -125,11 +129,13 @@ def search(
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     rerank: Annotated[Optional[str], typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
     rerank_depth: Annotated[Optional[int], typer.Option(help="Candidates to re-rank (default max(4k, 40)).")] = None,
+    feedback_chunks: FeedbackOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index."""
     conditions = _search_filter(filter, where, path_prefix)
-    with _engine(store, namespace, embedder) as engine:
+    options = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
+    with _engine(store, namespace, embedder, **options) as engine:
         started = time.perf_counter()
         hits = engine.search(query, k, mode=mode, filter=conditions, group_by=group_by,
                              rerank=rerank, rerank_depth=rerank_depth)
@@ -197,13 +203,14 @@ def eval_command(
     split: Annotated[str, typer.Option(help="Which qrels file to score against.")] = "test",
     depth: Annotated[int, typer.Option(help="Results retrieved per query (MAP is computed over them).")] = 1000,
     run_file: Annotated[Optional[str], typer.Option("--run-file", help="Write TREC run files PREFIX.MODE.trec")] = None,
+    feedback_chunks: FeedbackOpt = None,
     embedder: EmbedderOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Score retrieval on a BEIR collection: nDCG@10, Recall@100, MAP, MRR@10 per mode."""
     from ragline.evaluate import print_eval, run_eval
 
     result = run_eval(dataset, store=store, modes=mode or ("dense", "bm25", "hybrid"), split=split,
-                      embedder=embedder, depth=depth, run_file=run_file)
+                      embedder=embedder, depth=depth, run_file=run_file, feedback_chunks=feedback_chunks)
     if as_json:
         out.print_json(json.dumps(result))
     else:

@@ -259,7 +259,7 @@ def evaluate_engine(engine: Any, dataset: BeirDataset, modes: Sequence[str],
 
 def run_eval(root: Path, *, store: str | None = None, modes: Sequence[str] = ("dense", "bm25", "hybrid"),
              split: str = "test", embedder: str | None = None, depth: int = DEFAULT_DEPTH,
-             run_file: str | None = None) -> dict[str, Any]:
+             run_file: str | None = None, feedback_chunks: int | None = None) -> dict[str, Any]:
     """Ingest the corpus (incremental: a reused store costs only a check), then evaluate each mode."""
     from ragline.engine import MODES, Engine
 
@@ -269,10 +269,12 @@ def run_eval(root: Path, *, store: str | None = None, modes: Sequence[str] = ("d
     dataset = load_beir(root, split)
     with tempfile.TemporaryDirectory(prefix="ragline-eval-") as tmp:
         uri = store or f"local:{tmp}/store"
-        with Engine.open(uri, embedder=embedder) as engine:
+        options = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
+        with Engine.open(uri, embedder=embedder, **options) as engine:
             report = engine.ingest([dataset.corpus_path])
             results = evaluate_engine(engine, dataset, modes, depth)
             model_id = engine.embedder.model_id
+            feedback = engine.config.feedback_chunks
     written = []
     if run_file:
         for mode, result in results.items():
@@ -282,7 +284,7 @@ def run_eval(root: Path, *, store: str | None = None, modes: Sequence[str] = ("d
                 write_trec_run(handle, result.run, f"ragline-{mode}")
             written.append(str(path))
     return {"dataset": str(root), "split": split, "store": store or "(temporary)", "embedder": model_id,
-            "depth": depth, "queries": len(dataset.scored_query_ids()),
+            "depth": depth, "queries": len(dataset.scored_query_ids()), "feedback_chunks": feedback,
             "ingest": {"elapsed_s": round(report.elapsed_s, 3), "documents": dict(report.counts),
                        "chunks_written": report.chunks_written, "failed": len(report.failed)},
             "modes": {m: r.to_dict() for m, r in results.items()}, "run_files": written}
@@ -292,7 +294,8 @@ def print_eval(console: Any, result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"ragline eval {result['dataset']} ({result['split']}, "
-                        f"{result['queries']} queries, depth {result['depth']})")
+                        f"{result['queries']} queries, depth {result['depth']}, "
+                        f"hybrid feedback chunks {result.get('feedback_chunks')})")
     table.add_column("mode")
     for metric in METRICS:
         table.add_column(metric, justify="right")

@@ -58,6 +58,22 @@ class Store(Protocol):
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]: ...
 
+    # Candidate lists for fusion: (key, score) best first, keyed by something the store can turn
+    # back into chunks; a fused search reads only the chunks it returns.
+    def vector_candidates(self, vector: np.ndarray, k: int, filter: Filter | None = None
+                          ) -> list[tuple[Any, float]]: ...
+
+    def text_candidates(self, query: str, k: int, filter: Filter | None = None) -> list[tuple[Any, float]]: ...
+
+    def hybrid_candidates(self, vector: np.ndarray, query: str, k: int, filter: Filter | None = None
+                          ) -> tuple[list[tuple[Any, float]], list[tuple[Any, float]]]:
+        """Both candidate lists; a store may run the two searches concurrently."""
+
+    def candidate_vectors(self, keys: Sequence[Any]) -> np.ndarray:
+        """The stored vectors of these candidates, in order (missing ones left out)."""
+
+    def fetch_chunks(self, keys: Sequence[Any]) -> dict[Any, Chunk]: ...
+
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]: ...
 
     def count(self) -> int: ...

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +229,16 @@ class AnnIndex:
         scores, rowids = self._scores(distances).tolist(), self.rowids
         return [[(r, s) for r, s, p in zip(rowids[row_positions].tolist(), row_scores, row_positions.tolist())
                  if p >= 0] for row_scores, row_positions in zip(scores, positions)]
+
+    def stored_vectors(self, rowids: Sequence[int]) -> np.ndarray | None:
+        """The float32 index's own copies of these rows' vectors (the SQLite float16 values,
+        widened), or None when it holds none: another dtype, or a row it lacks."""
+        if self.dtype != "float32" or self.index is None:
+            return None
+        positions = [self.position.get(rowid, -1) for rowid in rowids]
+        if not positions or min(positions) < 0:
+            return None
+        return self.index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int, allowed_rowids: np.ndarray | None = None,
                fetch_vectors: VectorFetcher | None = None) -> list[tuple[int, float]]:

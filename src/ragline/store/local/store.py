@@ -23,7 +23,8 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class LocalStore:
         self.problems: list[str] = []   # what was found wrong with derived indexes on load
         self._tx_depth = 0
         self._lock = threading.RLock()
+        self._retriever: ThreadPoolExecutor | None = None
         self.generation = 0
         self._synced_at: tuple[int, int] | None = None
         self.vector_dtype = self.get_meta("vector_dtype") or DEFAULT_VECTOR_DTYPE
@@ -112,6 +114,8 @@ class LocalStore:
             if self._ann is not None or self._bm25 is not None:
                 self.flush()
         finally:
+            if self._retriever is not None:
+                self._retriever.shutdown()
             if self._bm25 is not None:
                 self._bm25.close()
             self.db.close()
@@ -437,16 +441,50 @@ class LocalStore:
 
     def search_vector(self, vector: np.ndarray, k: int, filter: Filter | None = None) -> list[Hit]:
         with self._lock:
+            return self._hits(self.vector_candidates(vector, k, filter), "dense")
+
+    def vector_candidates(self, vector: np.ndarray, k: int, filter: Filter | None = None
+                          ) -> list[tuple[int, float]]:
+        """(row id, score) of the top k, best first, without reading the chunks: callers that
+        fuse several lists fetch only the rows they keep (``fetch_chunks``)."""
+        with self._lock:
             self._maybe_sync()
-            allowed = self.allowed_rowids(filter)
-            if (allowed is not None and len(allowed) == 0) or k <= 0:
-                return []
-            ann = self.ann
-            query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            return self._vector_search(vector, k, filter)()
+
+    def hybrid_candidates(self, vector: np.ndarray, query: str, k: int, filter: Filter | None = None
+                          ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """``vector_candidates`` and ``text_candidates`` at once: the ANN search runs on a second
+        thread while BM25, the longer of the two, runs on this one (faiss and tantivy both release
+        the GIL). The store lock is held throughout, so no write changes either index under them;
+        the filter is resolved in SQLite before either starts."""
+        with self._lock:
+            self._maybe_sync()
+            dense_search = self._vector_search(vector, k, filter)
+            text_search = self._text_search(query, k, filter)
+            if self._retriever is None:
+                self._retriever = ThreadPoolExecutor(1, thread_name_prefix="ragline-ann")
+            dense = self._retriever.submit(dense_search)
+            try:
+                found = text_search()
+            finally:
+                nearest = dense.result()
+            return nearest, found
+
+    def _vector_search(self, vector: np.ndarray, k: int, filter: Filter | None
+                       ) -> Callable[[], list[tuple[int, float]]]:
+        """Resolve ``filter`` now (under the lock); return the ANN search to run."""
+        allowed = self.allowed_rowids(filter)
+        if (allowed is not None and len(allowed) == 0) or k <= 0:
+            return list
+        ann = self.ann
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+
+        def search() -> list[tuple[int, float]]:
             found = ann.candidates(query, k * ann.rescore_factor, allowed)[0]
             if ann.rescore_factor > 1:
                 found = self._rescore(query[0], found, k)
-            return self._hits(found[:k], "dense")
+            return found[:k]
+        return search
 
     def _rescore(self, query: np.ndarray, found: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
         """Re-rank candidates by the exact inner product with their float16 vectors in SQLite.
@@ -473,28 +511,53 @@ class LocalStore:
                 decode_vectors([r[1] for r in rows], self.dim or 0))
 
     def search_text(self, query: str, k: int, filter: Filter | None = None) -> list[Hit]:
+        with self._lock:
+            return self._hits(self.text_candidates(query, k, filter), "bm25")
+
+    def text_candidates(self, query: str, k: int, filter: Filter | None = None) -> list[tuple[int, float]]:
+        """(row id, BM25 score) of the top k, best first, without reading the chunks."""
+        with self._lock:
+            self._maybe_sync()
+            return self._text_search(query, k, filter)()
+
+    def _text_search(self, query: str, k: int, filter: Filter | None) -> Callable[[], list[tuple[int, float]]]:
+        """Resolve ``filter`` now (under the lock, in SQLite where needed); return the BM25
+        search to run, which reads only the tantivy index."""
         conditions = parse_filter(filter)
         # Equality, IN, prefix and their negations become the index's own tag-term queries;
         # only ranges need the matching row ids from SQLite.
         native = tuple(c for c in conditions if is_native(c))
         ranged = tuple(c for c in conditions if not is_native(c))
+        allowed: list[int] | None = None
+        excluded: list[int] | None = None
+        if ranged:
+            # Count in SQLite first, then fetch the smaller side: the rows in range, or the
+            # rows out of it to exclude (a broad range would be a long row-id list).
+            sql, params = to_sql(ranged, self.namespace)
+            matching = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+            if matching == 0:
+                return list
+            if matching <= SMALL_ROWID_SET or matching * 2 <= self.count():
+                allowed = self._matching_rowids(ranged).tolist()
+            else:
+                excluded = self._matching_rowids((Not(ranged),)).tolist()
+        bm25 = self.bm25
+        return lambda: bm25.search(query, k, conditions=native, allowed_rowids=allowed,
+                                   excluded_rowids=excluded)
+
+    def fetch_chunks(self, rowids: Sequence[int]) -> dict[int, Chunk]:
+        """The chunks behind candidate row ids; rows deleted since are absent."""
         with self._lock:
-            self._maybe_sync()
-            allowed: list[int] | None = None
-            excluded: list[int] | None = None
-            if ranged:
-                # Count in SQLite first, then fetch the smaller side: the rows in range, or the
-                # rows out of it to exclude (a broad range would be a long row-id list).
-                sql, params = to_sql(ranged, self.namespace)
-                matching = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-                if matching == 0:
-                    return []
-                if matching <= SMALL_ROWID_SET or matching * 2 <= self.count():
-                    allowed = self._matching_rowids(ranged).tolist()
-                else:
-                    excluded = self._matching_rowids((Not(ranged),)).tolist()
-            return self._hits(self.bm25.search(query, k, conditions=native, allowed_rowids=allowed,
-                                               excluded_rowids=excluded), "bm25")
+            return {rowid: _row_to_chunk(row) for rowid, row in self._chunk_rows(list(rowids)).items()}
+
+    def candidate_vectors(self, rowids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of candidate row ids, in their order (missing rows are left out)."""
+        with self._lock:
+            stored = self._ann.stored_vectors(rowids) if self._ann is not None else None
+            if stored is not None:
+                return stored
+            blobs = dict(self._fetch_vector_rows(list(rowids)))
+        return decode_vectors([blobs[r] for r in rowids if r in blobs], self.dim or 0)
 
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         found: dict[str, Chunk] = {}
