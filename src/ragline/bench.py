@@ -384,10 +384,11 @@ def _bench_dtype(store: Any, ann: Any, query_vectors: Any, truth: Any, position_
                  k: int) -> dict[str, float]:
     import faiss
 
-    from ragline.store.local.ann import EF_SEARCH
+    from ragline.store.local.ann import BINARY_PREFETCH, EF_SEARCH
 
     faiss.omp_set_num_threads(1)
-    depth = k * ann.rescore_factor
+    # The depth the store asks faiss for: binary prefetches more for its asymmetric stage.
+    depth = k * ann.rescore_factor * (BINARY_PREFETCH if ann.dtype == "binary" else 1)
     params = faiss.SearchParametersHNSW()
     params.efSearch = max(EF_SEARCH, depth)
     codes = ann._query_codes(query_vectors)

@@ -111,3 +111,25 @@ def test_every_dtype_survives_save_and_load(tmp_path):
         assert back.search(vectors[5], 5) == before and before[0][0] == 12
         assert all(rowid not in (7, 8) for rowid, _ in back.search(vectors[0], 50))
 
+
+
+def test_binary_candidates_are_ranked_by_the_float_query_against_sign_bits(tmp_path):
+    """Binary's second stage: Hamming candidates re-ranked by cos(q, sign(v)), from the codes
+    faiss holds. With every vector among the Hamming candidates, the order is exactly numpy's."""
+    from ragline.store.local.ann import BINARY_PREFETCH
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ann = AnnIndex(dtype="binary")
+    rowids = np.arange(1000, 1300, dtype=np.int64)
+    ann.add(rowids, vectors)
+    query = rng.standard_normal(64).astype(np.float32)
+    query /= np.linalg.norm(query)
+    depth = 100
+    assert depth * BINARY_PREFETCH >= len(vectors)  # the whole set is fetched
+    found = ann.candidates(query[None, :], depth, allowed_rowids=rowids)[0]
+    expected = np.sign(vectors) @ query / np.sqrt(64)
+    order = np.argsort(-expected, kind="stable")[:depth]
+    assert [r for r, _ in found] == rowids[order].tolist()
+    assert [s for _, s in found] == pytest.approx(expected[order].tolist(), abs=1e-5)

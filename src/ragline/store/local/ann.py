@@ -53,6 +53,11 @@ VECTOR_DTYPES = ("float32", "float16", "int8", "binary")
 DEFAULT_VECTOR_DTYPE = "float32"
 # Candidates fetched per requested result before exact rescoring from SQLite; 1 = no rescoring.
 RESCORE_FACTOR = {"float32": 1, "float16": 1, "int8": 4, "binary": 16}
+# Binary only: the Hamming search fetches this many times more candidates, and the query's
+# float32 vector against their sign bits (asymmetric distance, no SQLite read) keeps the best
+# RESCORE_FACTOR x k of them for exact rescoring. Hamming distance throws away the query's
+# magnitudes as well as the documents'; the asymmetric score keeps the query's.
+BINARY_PREFETCH = 4
 
 # Below this many candidates a filtered search is exact (brute force) instead of graph-based.
 EXACT_LIMIT = 4096
@@ -182,12 +187,6 @@ class AnnIndex:
         queries = np.ascontiguousarray(queries.reshape(len(queries), -1), dtype=np.float32)
         return binary_codes(queries) if self.dtype == "binary" else queries
 
-    def _scores(self, distances: np.ndarray) -> np.ndarray:
-        """Index distances as similarities: inner products, or 1 - 2*hamming/bits for binary."""
-        if self.dtype == "binary":
-            return 1.0 - 2.0 * distances.astype(np.float32) / self.index.d
-        return distances
-
     def _search_params(self, mask: np.ndarray | None, depth: int, exact: bool):  # type: ignore[no-untyped-def]
         import faiss
 
@@ -225,10 +224,34 @@ class AnnIndex:
         else:
             mask = None
         params, _keep = self._search_params(mask, depth, exact)
-        distances, positions = index.search(self._query_codes(queries), depth, params=params)
-        scores, rowids = self._scores(distances).tolist(), self.rowids
+        fetch = depth * BINARY_PREFETCH if self.dtype == "binary" else depth
+        if self.dtype == "binary" and not exact:
+            params.efSearch = max(EF_SEARCH, fetch)
+        distances, positions = index.search(self._query_codes(queries), fetch, params=params)
+        rowids = self.rowids
+        if self.dtype == "binary":
+            return [self._asymmetric(query, row_positions[row_positions >= 0], depth)
+                    for query, row_positions in zip(queries.reshape(len(positions), -1), positions)]
+        scores = distances.tolist()  # inner products (binary returned above)
         return [[(r, s) for r, s, p in zip(rowids[row_positions].tolist(), row_scores, row_positions.tolist())
                  if p >= 0] for row_scores, row_positions in zip(scores, positions)]
+
+    def _asymmetric(self, query: np.ndarray, positions: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """The ``depth`` best of the Hamming candidates by the cosine between the float query and
+        each candidate's sign vector (+-1 per dimension)."""
+        import faiss
+
+        if len(positions) == 0:
+            return []
+        storage = faiss.downcast_IndexBinary(self.index.storage)
+        # A view of the codes faiss holds (valid until the next add; the store lock covers it).
+        codes = faiss.rev_swig_ptr(storage.xb.data(), storage.ntotal * storage.code_size)
+        codes = codes.reshape(storage.ntotal, storage.code_size)
+        dim = len(query)
+        signs = np.unpackbits(codes[positions], axis=1, count=dim).astype(np.float32) * 2.0 - 1.0
+        scores = signs @ np.asarray(query, dtype=np.float32) / np.sqrt(dim)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return list(zip(self.rowids[positions[top]].tolist(), scores[top].tolist()))
 
     def stored_vectors(self, rowids: Sequence[int]) -> np.ndarray | None:
         """The float32 index's own copies of these rows' vectors (the SQLite float16 values,
