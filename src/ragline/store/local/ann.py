@@ -37,7 +37,6 @@ reflects, written atomically (temp file + rename).
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -280,21 +279,24 @@ class AnnIndex:
 
     # ----- persistence ---------------------------------------------------------------------
     def save(self, path: Path) -> None:
+        """Write atomically (a partial file, fsync, rename), streaming the archive to the file.
+        The peak is faiss's own serialization: the graph in memory twice more while it runs
+        (+650 MiB over a 420 MiB process at 200k float32 vectors; buffering the archive in
+        BytesIO as well had added another 50 MiB)."""
         import faiss
 
-        buffer = io.BytesIO()
         if self.index is None:
             graph = np.zeros(0, np.uint8)
         elif self.dtype == "binary":
             graph = faiss.serialize_index_binary(self.index)
         else:
             graph = faiss.serialize_index(self.index)
-        np.savez(buffer, graph=graph, rowids=self.rowids, alive=self.alive,
-                 applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0),
-                 dtype=np.array(self.dtype), trained_on=np.int64(self.trained_on))
         partial = path.with_suffix(f".partial-{os.getpid()}")
         with open(partial, "wb") as handle:
-            handle.write(buffer.getvalue())
+            np.savez(handle, graph=graph, rowids=self.rowids, alive=self.alive,
+                     applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0),
+                     dtype=np.array(self.dtype), trained_on=np.int64(self.trained_on))
+            del graph
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
