@@ -156,7 +156,8 @@ def test_delete_by_source_and_by_doc(corpus, engine_factory):
         assert engine.verify()["drift"] == 0
 
 
-@pytest.mark.parametrize("damage", ["delete_ann", "truncate_ann", "delete_bm25", "truncate_bm25"])
+@pytest.mark.parametrize("damage", ["delete_ann", "truncate_ann", "delete_ann_graph", "delete_bm25",
+                                    "truncate_bm25"])
 def test_verify_repair_fixes_damaged_derived_index(corpus, tmp_path, engine_factory, damage):
     store_path = tmp_path / "store"
     with engine_factory(store_path) as engine:
@@ -167,6 +168,9 @@ def test_verify_repair_fixes_damaged_derived_index(corpus, tmp_path, engine_fact
     elif damage == "truncate_ann":
         data = (index_dir / "ann.npz").read_bytes()
         (index_dir / "ann.npz").write_bytes(data[: len(data) // 3])
+    elif damage == "delete_ann_graph":
+        for graph in index_dir.glob("ann-*.faiss"):
+            graph.unlink()
     elif damage == "delete_bm25":
         shutil.rmtree(index_dir / "bm25")
     else:

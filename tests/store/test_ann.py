@@ -112,6 +112,32 @@ def test_every_dtype_survives_save_and_load(tmp_path):
         assert all(rowid not in (7, 8) for rowid, _ in back.search(vectors[0], 50))
 
 
+def test_saving_again_replaces_the_graph_file_and_old_archives_still_load(tmp_path):
+    import faiss
+
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((200, 16)).astype(np.float32)
+    ann = AnnIndex(dtype="float32")
+    ann.add(np.arange(200, dtype=np.int64), vectors)
+    path = tmp_path / "ann.npz"
+    ann.save(path)
+    first = sorted(p.name for p in tmp_path.glob("ann-*.faiss"))
+    ann.remove([0])
+    ann.save(path)
+    second = sorted(p.name for p in tmp_path.glob("ann-*.faiss"))
+    assert len(first) == len(second) == 1 and first != second  # the old graph went with its map
+    assert not list(tmp_path.glob("*.partial-*"))
+    assert len(AnnIndex.load(path)) == 199
+    # The layout before graph files: the serialized graph inside the archive.
+    np.savez(tmp_path / "old.npz", graph=faiss.serialize_index(ann.index), rowids=ann.rowids,
+             alive=ann.alive, applied_seq=np.int64(5), dim=np.int64(16), dtype=np.array("float32"))
+    old = AnnIndex.load(tmp_path / "old.npz")
+    assert len(old) == 199 and old.search(vectors[3], 1)[0][0] == 3
+    # A map whose graph file is gone is missing, which makes the store rebuild from SQLite.
+    next(tmp_path.glob("ann-*.faiss")).unlink()
+    with pytest.raises(FileNotFoundError):
+        AnnIndex.load(path)
+
 
 def test_binary_candidates_are_ranked_by_the_float_query_against_sign_bits(tmp_path):
     """Binary's second stage: Hamming candidates re-ranked by cos(q, sign(v)), from the codes
