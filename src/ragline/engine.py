@@ -48,9 +48,9 @@ class EngineConfig:
     batch_chunks: int = 256
     # Each retriever's candidate depth in hybrid mode, as a multiple of k (ARCHITECTURE §5).
     hybrid_depth: int = 4
-    # Hybrid pseudo-relevance feedback (Rocchio on the query vector): the dense side is searched
-    # again with query + feedback_weight x mean(vectors of the top feedback_chunks fused hits).
-    # feedback_chunks = 0 turns it off. README "Tuning" gives the reasons and measurements.
+    # Hybrid pseudo-relevance feedback (Rocchio on the query vector): both retrievers' candidates
+    # are re-ranked by query + feedback_weight x mean(vectors of the top feedback_chunks fused
+    # hits), and that ranking is fused again with BM25's. feedback_chunks = 0 turns it off. README "Tuning" gives the reasons and measurements.
     feedback_chunks: int = 3
     feedback_weight: float = 0.75
     # Near-duplicate removal: Jaccard threshold on word 5-shingles (0 turns it off).
