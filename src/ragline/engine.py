@@ -50,7 +50,8 @@ class EngineConfig:
     hybrid_depth: int = 4
     # Hybrid pseudo-relevance feedback (Rocchio on the query vector): both retrievers' candidates
     # are re-ranked by query + feedback_weight x mean(vectors of the top feedback_chunks fused
-    # hits), and that ranking is fused again with BM25's. feedback_chunks = 0 turns it off. README "Tuning" gives the reasons and measurements.
+    # hits), and that ranking is fused again with BM25's. feedback_chunks = 0 turns it off.
+    # README "Tuning" gives the reasons and measurements.
     feedback_chunks: int = 3
     feedback_weight: float = 0.75
     # Near-duplicate removal: Jaccard threshold on word 5-shingles (0 turns it off).
