@@ -75,7 +75,8 @@ class Ledger:
     _DOC_COLUMNS = "doc_id, uri, file_uri, version, text_hash, duplicate_of, chunk_ids"
 
     def _doc(self, row: tuple) -> DocRecord:
-        return DocRecord(*row[:6], chunk_ids=tuple(json.loads(row[6])))
+        doc_id, uri, file_uri, version, text_hash, duplicate_of, chunk_ids = row
+        return DocRecord(doc_id, uri, file_uri, version, text_hash, duplicate_of, tuple(json.loads(chunk_ids)))
 
     def document(self, doc_id: str) -> DocRecord | None:
         row = self.db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE doc_id = ?",

@@ -41,6 +41,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,8 @@ class AnnIndex:
     def __init__(self, dim: int | None = None, dtype: str = "float32"):
         self.dim = dim
         self.dtype = check_dtype(dtype)
-        self.index = None  # created at the first add, when the dimension is known
+        # A faiss index (float or binary HNSW); faiss's stubs cannot express the union.
+        self.index: Any = None  # created at the first add, when the dimension is known
         self.rowids = np.zeros(0, dtype=np.int64)   # position -> SQLite row id
         self.alive = np.zeros(0, dtype=bool)
         self.position: dict[int, int] = {}          # SQLite row id -> position
@@ -125,7 +127,7 @@ class AnnIndex:
             self.index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         else:
             kind = faiss.ScalarQuantizer.QT_fp16 if self.dtype == "float16" else faiss.ScalarQuantizer.QT_8bit
-            self.index = faiss.IndexHNSWSQ(self.dim, kind, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            self.index = faiss.IndexHNSWSQ(self.dim, kind, HNSW_M, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
         self.index.hnsw.efConstruction = EF_CONSTRUCTION
         if not self.index.is_trained:
             sample = vectors
@@ -190,7 +192,7 @@ class AnnIndex:
     def _search_params(self, mask: np.ndarray | None, depth: int, exact: bool):  # type: ignore[no-untyped-def]
         import faiss
 
-        params = faiss.SearchParameters() if exact else faiss.SearchParametersHNSW()
+        params: Any = faiss.SearchParameters() if exact else faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         if not exact:
             params.efSearch = max(EF_SEARCH, depth)
         keep = None
@@ -243,7 +245,7 @@ class AnnIndex:
 
         if len(positions) == 0:
             return []
-        storage = faiss.downcast_IndexBinary(self.index.storage)
+        storage: Any = faiss.downcast_IndexBinary(self.index.storage)
         # A view of the codes faiss holds (valid until the next add; the store lock covers it).
         codes = faiss.rev_swig_ptr(storage.xb.data(), storage.ntotal * storage.code_size)
         codes = codes.reshape(storage.ntotal, storage.code_size)
@@ -364,7 +366,7 @@ def rescored(queries: np.ndarray, found: list[list[tuple[int, float]]], k: int,
         return [[] for _ in found]
     rowids, vectors = fetch_vectors(wanted)
     row_of = {int(r): i for i, r in enumerate(rowids.tolist())}
-    results = []
+    results: list[list[tuple[int, float]]] = []
     for query, hits in zip(queries.reshape(len(found), -1), found):
         rows = [row_of[r] for r, _ in hits if r in row_of]  # absent: deleted since the last sync
         if not rows:

@@ -616,7 +616,7 @@ class LocalStore:
                 " (SELECT value FROM meta WHERE key = ?), (SELECT value FROM meta WHERE key = ?)",
                 (self.namespace, f"{self.namespace}:compacted_seq",
                  f"{self.namespace}:multivector_seq")).fetchone()
-            generation = (max(seq or 0, int(compacted or 0)), int(multivector or 0))
+            generation: tuple[int, ...] = (max(seq or 0, int(compacted or 0)), int(multivector or 0))
             if not self.auto_sync:  # then searches answer from what the indexes have applied
                 generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
             return generation
