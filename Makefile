@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 STORE ?= local:ragline-data
 QUERY ?= How do I report a bug in Python?
 
-.PHONY: demo test test-fast eval bench clean
+.PHONY: demo test test-fast lint eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: $(STAMP)
 	$(BIN)/ragline ingest samples/corpus --store $(STORE)
 	$(BIN)/ragline search "$(QUERY)" --store $(STORE) -k 5
 
-test: $(STAMP)
+# The test command also keeps src/ lint- and type-clean.
+lint: $(STAMP)
+	$(BIN)/ruff check src
+	$(BIN)/mypy src
+
+test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
