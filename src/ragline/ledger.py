@@ -87,6 +87,15 @@ class Ledger:
                                "AND file_uri = ?", (self.namespace, file_uri)).fetchall()
         return {r[0]: self._doc(r) for r in rows}
 
+    def doc_ids_of_file(self, file_uri: str) -> set[str]:
+        """Ids only: a JSONL file can hold millions of documents."""
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM documents WHERE namespace = ? AND file_uri = ?",
+                                              (self.namespace, file_uri))}
+
+    def count_documents_of_file(self, file_uri: str) -> int:
+        return self.db.execute("SELECT count(*) FROM documents WHERE namespace = ? AND file_uri = ?",
+                               (self.namespace, file_uri)).fetchone()[0]
+
     def documents_by_uri_prefix(self, prefix: str) -> list[DocRecord]:
         rows = self.db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE namespace = ? "
                                "AND substr(uri, 1, ?) = ?", (self.namespace, len(prefix), prefix))
