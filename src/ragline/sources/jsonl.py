@@ -88,14 +88,13 @@ def _metadata_value(value: Any) -> Any:
 
 def record_metadata(record: dict[str, Any], skip: set[str]) -> dict[str, Any]:
     """The record's own fields as metadata, reserved names moved to ``record_<name>``."""
-    meta: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in skip:
-            continue
-        key = scrub_surrogates(key)
-        while key in RESERVED_KEYS or key in meta:
-            key = f"record_{key}"
-        meta[key] = _metadata_value(value)
+    own = {scrub_surrogates(k): v for k, v in record.items() if k not in skip}
+    meta = {k: _metadata_value(v) for k, v in own.items() if k not in RESERVED_KEYS}
+    for key in sorted(k for k in own if k in RESERVED_KEYS):  # moved to the first free name
+        name = f"record_{key}"
+        while name in RESERVED_KEYS or name in meta:
+            name = f"record_{name}"
+        meta[name] = _metadata_value(own[key])
     return meta
 
 
