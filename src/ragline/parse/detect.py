@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import PurePosixPath
 
 from ragline.errors import ParseError
@@ -29,9 +30,11 @@ def looks_binary(data: bytes) -> bool:
         text = head[bom[1]:].decode(bom[0], errors="replace")
         if not text:
             return False
-        controls = sum(1 for ch in text if ch < "\t" or "\r" < ch < " ")
-        # Random bytes behind a BOM decode to many invalid surrogates; real text to none.
-        return "\x00" in text or (controls + text.count("\ufffd")) / len(text) > 0.1
+        # Random bytes behind a BOM decode to invalid sequences (U+FFFD), private-use and
+        # unassigned code points; real text has almost none of them.
+        odd = sum(1 for ch in text if ch < "\t" or "\r" < ch < " " or ch == "\ufffd"
+                  or unicodedata.category(ch) in ("Co", "Cn", "Cs"))
+        return "\x00" in text or odd / len(text) > 0.1
     if b"\x00" in head:
         return True
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
