@@ -174,7 +174,8 @@ class ParseStage:
                 blocks = ([Block(record.title)] if record.title else []) + [Block(record.text)]
                 parsed = assemble("jsonl", blocks, title=record.title, metadata=record.metadata)
             except ParseError as exc:
-                result.errors.append(TaskError(record.uri, "parse", str(exc), drop_documents=False))
+                result.errors.append(TaskError(record.uri, "parse", f"line {record.line}: {exc}",
+                                               drop_documents=False))
                 continue
             finally:
                 _add_time(result.seconds, "parse", started)
@@ -464,7 +465,8 @@ class IngestRun:
             self.report.count(Outcome.SKIPPED)
             self.report.skipped.append(FailedItem(item.uri, known.stage or "detect", known.error or ""))
         else:
-            n = max(1, self.ledger.count_documents_of_file(item.uri))
+            # (a JSONL file whose every line is bad holds no document: 0, its lines are failures)
+            n = self.ledger.count_documents_of_file(item.uri)
             self.report.count(Outcome.UNCHANGED, n)
             self.progress("unchanged", n)
             for problem in _load_problems(known.error):  # a JSONL file's bad lines, every run
