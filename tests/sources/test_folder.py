@@ -240,3 +240,40 @@ def test_cli_follow_symlinks_and_json_with_hostile_names(tmp_path):
     data = json.loads(as_json.stdout)
     assert any(s["uri"].endswith("/pipe.txt") for s in data["skipped"])
     assert data["documents"]["new"] == 1  # outside/secret.txt, now followed
+
+
+def test_fifo_swapped_in_after_listing_does_not_hang(tmp_path, engine_factory):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "a.txt").write_bytes(TEXT)
+    (root / "b.txt").write_bytes(b"Simple is better than complex. Complex is better than complicated.\n")
+
+    def swap(_total: int) -> None:  # between the listing and the read
+        (root / "a.txt").unlink()
+        os.mkfifo(root / "a.txt")
+
+    with engine_factory() as engine:
+        report = engine.ingest([root], on_listed=swap)
+        assert [s.uri for s in report.skipped] == [path_uri(root / "a.txt")]
+        assert "not a regular file" in report.skipped[0].reason and report.counts["new"] == 1
+
+
+def test_size_limit_checked_from_stat_before_reading(tmp_path, engine_factory, monkeypatch):
+    from ragline.records import SourceItem
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    with (root / "huge.txt").open("wb") as handle:
+        handle.truncate(3 * 2**30)  # a sparse 3 GiB file: reading it would be the bug
+    (root / "small.txt").write_bytes(TEXT)
+    opened: list[str] = []
+    original = SourceItem.open
+    monkeypatch.setattr(SourceItem, "open", lambda self: opened.append(self.uri) or original(self))
+    with engine_factory(max_file_bytes=2**20) as engine:
+        report = engine.ingest([root])
+        (failure,) = report.failed
+        assert failure.uri == path_uri(root / "huge.txt") and failure.stage == "too_large"
+        assert "3072.0 MiB > limit 1.0 MiB" in failure.reason and "--max-file-size" in failure.reason
+        assert opened == [path_uri(root / "small.txt")]
+        again = engine.ingest([root])  # reported again, still unread
+        assert [f.uri for f in again.failed] == [failure.uri] and len(opened) == 1
