@@ -6,6 +6,7 @@ import time
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -61,8 +62,7 @@ class IngestProgress:
 
 
 def print_report(console: Console, report: IngestReport) -> None:
-    from rich.markup import escape  # uris, ids and reasons are data: "[/x]" must not be markup
-
+    # uris, ids and reasons are data: a record id "[/x]" must not be read as markup
     data = report.to_dict()
     docs = data["documents"]
     console.print(f"[bold]ingested[/] namespace={escape(report.namespace)}  " + "  ".join(

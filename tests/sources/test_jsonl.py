@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ragline.progress import print_report
 from ragline.sources.folder import path_uri
-from ragline.sources.jsonl import RESERVED_KEYS, escape_id, iter_jsonl_records, parse_record
+from ragline.sources.jsonl import RESERVED_KEYS, escape_id, iter_jsonl_records
 
 
 def records(lines: list[str], **kw):
