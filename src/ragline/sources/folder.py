@@ -139,10 +139,13 @@ class FolderSource:
             uri = path_uri(path)
             if ignored and os.path.realpath(path) in ignored:
                 continue
+            is_link = False
             try:
                 is_link = entry.is_symlink()
                 st = os.stat(path)  # follows links
             except OSError as exc:
+                if exc.errno == errno.ENOENT and not is_link:
+                    continue  # vanished since the directory was read: not part of this run
                 if is_link:
                     listing.skipped.append(FailedItem(uri, "list", _link_problem(exc)))
                 else:  # e.g. a folder without execute permission: cannot even stat
