@@ -156,6 +156,11 @@ class Ledger:
         self.db.execute("INSERT INTO dead_letter (namespace, uri, stage, reason, at) VALUES (?,?,?,?,?)",
                         (self.namespace, uri, stage, reason, time.time()))
 
+    def last_dead_letter(self, uri: str) -> tuple[str, str] | None:
+        """(stage, reason) of the newest dead letter of ``uri``."""
+        return self.db.execute("SELECT stage, reason FROM dead_letter WHERE namespace = ? AND uri = ? "
+                               "ORDER BY id DESC LIMIT 1", (self.namespace, uri)).fetchone()
+
     def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
         return self.db.execute("SELECT uri, stage, reason FROM dead_letter WHERE namespace = ? "
                                "ORDER BY id DESC LIMIT ?", (self.namespace, limit)).fetchall()

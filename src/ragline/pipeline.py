@@ -379,8 +379,12 @@ class IngestRun:
         items: dict[str, SourceItem] = {}
         skipped: dict[str, FailedItem] = {}
         for listing in listings:
-            for error in listing.errors:
+            for error in listing.errors:  # e.g. a folder that cannot be listed
                 self.report.fail(error.uri, error.stage, error.reason)
+                last = self.ledger.last_dead_letter(error.uri)
+                if last is None or tuple(last) != (error.stage, error.reason):
+                    with self.store.transaction():
+                        self.ledger.dead_letter(error.uri, error.stage, error.reason)
             for entry in listing.skipped:
                 skipped.setdefault(entry.uri, entry)
             for item in listing.items:

@@ -198,6 +198,7 @@ def test_unreadable_entries_are_failed_not_fatal(tmp_path, engine_factory):
             assert "cannot read file" in failed[path_uri(root / "mem.txt")]
             if os.geteuid() != 0:  # root reads any folder
                 assert "cannot list directory" in failed[path_uri(locked) + "/"]
+                assert path_uri(locked) + "/" in {u for u, _s, _r in engine.ledger.dead_letters()}
             assert report.counts["new"] >= 1
             assert path_uri(root / "mem.txt") in {u for u, _s, _r in engine.ledger.dead_letters()}
             assert engine.verify()["drift"] == 0
@@ -277,3 +278,38 @@ def test_size_limit_checked_from_stat_before_reading(tmp_path, engine_factory, m
         assert opened == [path_uri(root / "small.txt")]
         again = engine.ingest([root])  # reported again, still unread
         assert [f.uri for f in again.failed] == [failure.uri] and len(opened) == 1
+
+
+def test_unlistable_folder_is_reported_and_blocks_deletes(tmp_path, engine_factory, monkeypatch):
+    """A folder that cannot be listed is a failure in the report and (once) in the dead letters,
+    and nothing under it is deleted that run. Root lists any folder, so there the OS refusal is
+    simulated at ``os.scandir`` for that one folder."""
+    root = tmp_path / "corpus"
+    locked = root / "locked"
+    locked.mkdir(parents=True)
+    (root / "ok.txt").write_bytes(TEXT)
+    (locked / "inside.txt").write_bytes(b"Namespaces are one honking great idea.\n")
+    with engine_factory() as engine:
+        assert engine.ingest([root]).counts["new"] == 2
+        if os.geteuid() == 0:
+            import ragline.sources.folder as folder
+
+            real_scandir = os.scandir
+
+            def scandir(path):  # type: ignore[no-untyped-def]
+                if Path(path) == locked:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real_scandir(path)
+
+            monkeypatch.setattr(folder.os, "scandir", scandir)
+        locked.chmod(0)
+        try:
+            for _ in range(2):
+                report = engine.ingest([root])
+                assert [(f.uri, f.reason) for f in report.failed] == [
+                    (path_uri(locked) + "/", "cannot list directory: Permission denied")]
+                assert report.counts["deleted"] == 0  # the listing is incomplete: nothing deleted
+                assert len(engine.ledger.all_documents()) == 2
+            assert [u for u, _s, _r in engine.ledger.dead_letters()] == [path_uri(locked) + "/"]
+        finally:
+            locked.chmod(0o755)
