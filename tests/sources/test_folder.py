@@ -292,7 +292,7 @@ def test_unlistable_folder_is_reported_and_blocks_deletes(tmp_path, engine_facto
     with engine_factory() as engine:
         assert engine.ingest([root]).counts["new"] == 2
         if os.geteuid() == 0:
-            import ragline.sources.folder as folder
+            from ragline.sources import folder
 
             real_scandir = os.scandir
 
