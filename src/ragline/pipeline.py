@@ -29,7 +29,6 @@ the ledger never runs ahead of the store.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import pickle
@@ -59,6 +58,8 @@ from ragline.parse import SkippedInput, parse_bytes
 from ragline.parse.base import Block, assemble
 from ragline.parse.detect import EXTENSIONS
 from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegularFile, Outcome, SourceItem
+from ragline.sources._files import (MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash,
+                                   uri_exists)
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
 
@@ -419,7 +420,7 @@ class IngestRun:
         try:
             if jsonl:
                 # Hashed in blocks: a JSONL file of any size never sits in memory.
-                version, head = _stream_hash(item)
+                version, head = stream_hash(item)
                 jsonl = not head.startswith(b"%PDF-")
             if not jsonl:
                 if item.size > limit:  # from the listing's stat: nothing is read
@@ -473,7 +474,7 @@ class IngestRun:
             n = self.ledger.count_documents_of_file(item.uri)
             self.report.count(Outcome.UNCHANGED, n)
             self.progress("unchanged", n)
-            for problem in _load_problems(known.error):  # a JSONL file's bad lines, every run
+            for problem in load_problems(known.error):  # a JSONL file's bad lines, every run
                 self.report.fail(problem.uri, problem.stage, problem.reason)
 
     def _submit_jsonl(self, item: SourceItem, version: str, previous: set[str]) -> None:
@@ -590,7 +591,7 @@ class IngestRun:
         if last:
             if context.jsonl:
                 self.progress("parsed", 1)
-            self.batch.files.append((item, context.version, context.kind or "unknown", _dump_problems(context)))
+            self.batch.files.append((item, context.version, context.kind or "unknown", dump_problems(context.record_errors, context.record_errors_total)))
             self.batch.deleted_docs.extend(sorted(context.previous - (context.seen - context.failed)))
             if len(self.batch.files) >= 256:
                 self._dispatch()
@@ -823,7 +824,7 @@ class IngestRun:
             return  # an unlistable directory must not be mistaken for deleted files
         listed = {item.uri for item in listing.items} | {entry.uri for entry in listing.skipped}
         for record in self.ledger.files_under(listing.root_uri):
-            if record.uri in listed or _uri_exists(record.uri):
+            if record.uri in listed or uri_exists(record.uri):
                 continue
             docs = list(self.ledger.documents_of_file(record.uri))
             with self.store.transaction():
@@ -849,59 +850,3 @@ class IngestRun:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-
-
-def _uri_exists(uri: str) -> bool:
-    """Whether the file a ``file:`` uri names still exists. The path is decoded to bytes, so a
-    name that is not UTF-8 is found again; when the answer is unknown (no permission), it is
-    "exists", so nothing is deleted on a guess."""
-    from urllib.parse import unquote_to_bytes, urlparse
-
-    try:
-        os.stat(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except (OSError, ValueError):
-        return True
-    return True
-
-
-# A JSONL file's bad lines are kept with its ledger row, so an unchanged re-run reports them again.
-MAX_KEPT_RECORD_PROBLEMS = 1000
-
-
-def _dump_problems(context: _FileContext) -> str | None:
-    if not context.record_errors_total:
-        return None
-    kept = [[p.uri, p.stage, p.reason] for p in context.record_errors]
-    return json.dumps({"problems": kept, "total": context.record_errors_total}, ensure_ascii=False)
-
-
-def _load_problems(error: str | None) -> list[FailedItem]:
-    if not error or not error.startswith("{"):
-        return []
-    try:
-        saved = json.loads(error)
-        problems = [FailedItem(*p) for p in saved["problems"]]
-    except (ValueError, KeyError, TypeError):
-        return []
-    left = saved.get("total", len(problems)) - len(problems)
-    if left > 0 and problems:
-        problems.append(FailedItem(problems[0].uri.split("#", 1)[0], "parse",
-                                   f"and {left} more bad line(s), not listed again"))
-    return problems
-
-
-def _stream_hash(item: SourceItem, block: int = 2**20) -> tuple[str, bytes]:
-    """The file's version (the same hash as ``content_hash`` of its bytes) and its first bytes,
-    read block by block: memory stays at one block whatever the file's size."""
-    import xxhash
-
-    digest = xxhash.xxh3_128()
-    head = b""
-    with item.open() as stream:
-        while chunk := stream.read(block):
-            if not head:
-                head = chunk[:8]
-            digest.update(chunk)
-    return digest.hexdigest(), head
