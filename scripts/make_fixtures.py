@@ -29,7 +29,8 @@ samples/SOURCES.md and tests/fixtures/README.md):
   tests/fixtures/corpus/good/records.jsonl                <- Cranfield + DPKG_REALPATH_FR
   tests/fixtures/corpus/duplicates/exact/bsd-license-copy.txt  <- copy of good/bsd-license.txt
   tests/fixtures/corpus/duplicates/near/bugs-article*.txt <- BUGS_ARTICLE (3 variants)
-  tests/fixtures/corpus/encoding/*                        <- latin-1, invalid UTF-8, NFD+controls, BOM+CRLF
+  tests/fixtures/corpus/encoding/*                        <- latin-1, invalid UTF-8, NFD+controls, BOM+CRLF,
+                                                             UTF-16/UTF-32 with a BOM (both byte orders)
   tests/fixtures/corpus/edge/*                            <- partly scanned PDF, deep HTML, bad JSONL
   tests/fixtures/corpus/bad/*                             <- corrupt/encrypted/scanned PDF, binary, empty, ...
 
@@ -1061,6 +1062,31 @@ def _load_cranfield(folder: Path):
 # Test fixtures
 # ---------------------------------------------------------------------------
 
+def write_utf16_utf32_fixtures(enc: Path, edge: Path) -> None:
+    """UTF-16 and UTF-32 with a BOM, both byte orders, one per parser that reads text; each holds
+    a text no other ingested fixture holds (so none is a duplicate). Needs no third-party package:
+    ``python -c "import sys; sys.path[:0] = ['scripts']; import make_fixtures as m;
+    m.write_utf16_utf32_fixtures(m.FIXTURES / 'encoding', m.FIXTURES / 'edge')"``."""
+    entries = GLOSSARY_ENCODING.split("\n\n")
+    text_encoding = "\n\n".join(entries[:3]) + "\n"        # "text encoding" entry
+    binary_file = "\n\n".join(entries[-2:])                  # "binary file" entry
+    # Sections of chapters whose own fixtures are PDFs that never ingest (corrupt / encrypted).
+    md = TUTORIAL_INTERACTIVE.split("\n\n## ", 2)
+    markdown = md[0] + "\n\n## " + md[1] + "\n\nNa\u00efve caf\u00e9 \u2014 \u201cquotes\u201d \U0001F40D\n"
+    copyright_lines = [line for line in COPYRIGHT_AND_BSD0.split("\n\n")[1:6] if line.strip()]
+    html = ("<!DOCTYPE html>\n<html><head><title>Copyright \u2014 UTF-32 LE</title></head><body><main>\n"
+            "<h1>Copyright</h1>\n" + "".join(f"<p>{_esc(line)}</p>\n" for line in copyright_lines)
+            + "<p>r\u00e9sum\u00e9 \u2603 \U0001F40D</p>\n</main></body></html>\n")
+    _write(enc / "utf16le_bom.txt", "\ufeff" + text_encoding.replace("\n", "\r\n"), encoding="utf-16-le")
+    _write(enc / "utf16be_bom.md", "\ufeff" + markdown, encoding="utf-16-be")
+    _write(enc / "utf32le_bom.html", "\ufeff" + html, encoding="utf-32-le")
+    _write(enc / "utf32be_bom.txt", "\ufeff" + binary_file, encoding="utf-32-be")
+    rows = [{"id": "utf16-1", "text": "Beautiful is better than ugly. Caf\u00e9 \U0001F40D", "lang": "en"},
+            {"id": 2, "text": "Explicit is better than implicit.", "lang": "en"}]
+    _write(edge / "utf16le_bom.jsonl", "\ufeff" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+           encoding="utf-16-le")
+
+
 def build_fixtures(cranfield: Path | None) -> None:
     print("tests/fixtures/corpus:")
     F = FIXTURES
@@ -1114,6 +1140,7 @@ def build_fixtures(cranfield: Path | None) -> None:
     _write(enc / "invalid_utf8.txt", b"\n\n".join(bad))
 
     _write(enc / "utf8_bom_crlf.txt", "\ufeff" + GLOSSARY_NEWLINES.replace("\n", "\r\n"))
+    write_utf16_utf32_fixtures(enc, F / "edge")
 
     nfd = unicodedata.normalize("NFD", UNICODE_HOWTO_NFC)
     assert nfd != UNICODE_HOWTO_NFC and unicodedata.normalize("NFC", nfd) == UNICODE_HOWTO_NFC

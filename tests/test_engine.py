@@ -58,8 +58,8 @@ def test_rerun_reads_nothing_and_embeds_nothing(corpus, engine_factory, hashing_
     reads = []
     from ragline.records import SourceItem
 
-    original = SourceItem.read_bytes
-    monkeypatch.setattr(SourceItem, "read_bytes", lambda self: reads.append(self.uri) or original(self))
+    original = SourceItem.open  # every read of a file (whole, or streamed for JSONL) opens it here
+    monkeypatch.setattr(SourceItem, "open", lambda self: reads.append(self.uri) or original(self))
     calls = hashing_embedder.texts_embedded
     with engine_factory() as engine:
         again = engine.ingest([corpus])

@@ -14,11 +14,19 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _TRAILING = re.compile(r" +\n")
 _LEADING = re.compile(r"\n +")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Lone surrogates (from JSON "\ud800" escapes or surrogateescape'd names) are not text: they
+# cannot be encoded to UTF-8, so SQLite, tantivy and JSON output would all reject them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def scrub_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", scrub_surrogates(text))
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _TRAILING.sub("\n", text)

@@ -92,6 +92,9 @@ def ingest(
     vector_dtype: Annotated[Optional[str], typer.Option(
         "--vector-dtype", help="ANN index precision: float32, float16, int8 or binary (rescored "
         "from SQLite). Default: the store's own, or float32 for a new store. A change rebuilds the index.")] = None,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Also follow symlinks that lead outside the folder given "
+                                  "(by default they are reported as skipped).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
@@ -104,7 +107,7 @@ def ingest(
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total,
-                                   multivector=multivector)
+                                   multivector=multivector, follow_symlinks=follow_symlinks)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:

@@ -136,7 +136,10 @@ class Engine:
     # ----- ingest ------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, include: Sequence[str] = (),
                exclude: Sequence[str] = (), progress: Progress | None = None,
-               on_listed: Any = None, multivector: bool = False) -> IngestReport:
+               on_listed: Any = None, multivector: bool = False,
+               follow_symlinks: bool = False) -> IngestReport:
+        """Ingest files and folders. Symlinks are followed only while they stay inside the
+        folder given, unless ``follow_symlinks``; every entry not ingested is reported."""
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config()
@@ -145,7 +148,8 @@ class Engine:
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold))
         store_path = getattr(self.store, "path", None)
         listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
-                                 ignore_paths=(store_path,) if store_path else ()).list() for path in paths]
+                                 ignore_paths=(store_path,) if store_path else (),
+                                 follow_symlinks=follow_symlinks).list() for path in paths]
         if on_listed is not None:
             on_listed(sum(len(listing.items) for listing in listings))
         run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,

@@ -88,6 +88,15 @@ class Ledger:
                                "AND file_uri = ?", (self.namespace, file_uri)).fetchall()
         return {r[0]: self._doc(r) for r in rows}
 
+    def doc_ids_of_file(self, file_uri: str) -> set[str]:
+        """Ids only: a JSONL file can hold millions of documents."""
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM documents WHERE namespace = ? AND file_uri = ?",
+                                              (self.namespace, file_uri))}
+
+    def count_documents_of_file(self, file_uri: str) -> int:
+        return self.db.execute("SELECT count(*) FROM documents WHERE namespace = ? AND file_uri = ?",
+                               (self.namespace, file_uri)).fetchone()[0]
+
     def documents_by_uri_prefix(self, prefix: str) -> list[DocRecord]:
         rows = self.db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE namespace = ? "
                                "AND substr(uri, 1, ?) = ?", (self.namespace, len(prefix), prefix))
@@ -147,6 +156,11 @@ class Ledger:
     def dead_letter(self, uri: str, stage: str, reason: str) -> None:
         self.db.execute("INSERT INTO dead_letter (namespace, uri, stage, reason, at) VALUES (?,?,?,?,?)",
                         (self.namespace, uri, stage, reason, time.time()))
+
+    def last_dead_letter(self, uri: str) -> tuple[str, str] | None:
+        """(stage, reason) of the newest dead letter of ``uri``."""
+        return self.db.execute("SELECT stage, reason FROM dead_letter WHERE namespace = ? AND uri = ? "
+                               "ORDER BY id DESC LIMIT 1", (self.namespace, uri)).fetchone()
 
     def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]:
         return self.db.execute("SELECT uri, stage, reason FROM dead_letter WHERE namespace = ? "

@@ -50,14 +50,16 @@ from ragline._faults import crashpoint
 from ragline.chunk import Chunker
 from ragline.embed.base import Embedder
 from ragline.embed.cache import EmbeddingCache
-from ragline.errors import ParseError, RaglineError
+from ragline.errors import ParseError, RaglineError, SourceError
 from ragline.ids import content_hash, make_doc_id
 from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig, NearDupIndex, minhash_signature, similarity
 from ragline.parse import SkippedInput, parse_bytes
 from ragline.parse.base import Block, assemble
 from ragline.parse.detect import EXTENSIONS
-from ragline.records import Chunk, Document, FailedItem, IngestReport, Outcome, SourceItem
+from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegularFile, Outcome, SourceItem
+from ragline.sources._files import (MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash,
+                                   uri_exists)
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
 
@@ -173,11 +175,12 @@ class ParseStage:
                 blocks = ([Block(record.title)] if record.title else []) + [Block(record.text)]
                 parsed = assemble("jsonl", blocks, title=record.title, metadata=record.metadata)
             except ParseError as exc:
-                result.errors.append(TaskError(record.uri, "parse", str(exc), drop_documents=False))
+                result.errors.append(TaskError(record.uri, "parse", f"line {record.line}: {exc}",
+                                               drop_documents=False))
                 continue
             finally:
                 _add_time(result.seconds, "parse", started)
-            metadata = {"uri": record.uri, "kind": "jsonl", **task.metadata, **parsed.metadata}
+            metadata = {**task.metadata, **parsed.metadata, "uri": record.uri, "kind": "jsonl"}
             if parsed.title:
                 metadata["title"] = parsed.title
             doc = Document(doc_id=make_doc_id(self.namespace, record.uri), uri=record.uri, version=version,
@@ -246,6 +249,9 @@ class _FileContext:
     previous: set[str] = field(default_factory=set)  # doc ids this file produced last time
     seen: set[str] = field(default_factory=set)
     jsonl: bool = False
+    failed: set[str] = field(default_factory=set)  # JSONL: doc ids of records that failed to parse
+    record_errors: list[FailedItem] = field(default_factory=list)  # JSONL: bad lines, kept for re-runs
+    record_errors_total: int = 0
 
 
 @dataclass
@@ -264,7 +270,8 @@ class _PendingDoc:
 class _Batch:
     seq: int = 0
     docs: list[_PendingDoc] = field(default_factory=list)
-    files: list[tuple[SourceItem, str, str]] = field(default_factory=list)  # item, version, kind
+    # item, version, kind, the file's per-record problems (JSONL; reported again on unchanged re-runs)
+    files: list[tuple[SourceItem, str, str, str | None]] = field(default_factory=list)
     deleted_docs: list[str] = field(default_factory=list)
     n_chunks: int = 0
     # filled when dispatched to the embedder
@@ -357,21 +364,47 @@ class IngestRun:
             with self.store.transaction():
                 self.ledger.record_file(item.uri, item.stat_key, None, "skipped" if skipped else "failed",
                                         stage=stage, error=reason)
-                if not skipped:
-                    self.ledger.dead_letter(item.uri, stage, reason)
+                # Recorded when first seen (or changed), not on every unchanged re-run.
+                self.ledger.dead_letter(item.uri, stage, reason)
         self.progress("failed", 1)
+
+    def _drop_documents_of(self, uri: str) -> None:
+        """A file that can no longer be ingested must not keep serving its old chunks."""
+        previous = self.ledger.doc_ids_of_file(uri)
+        if previous:
+            self.batch.deleted_docs.extend(sorted(previous))
+            self._dispatch()
 
     # ----- reading (coordinator) ---------------------------------------------------------------
     def ingest_listings(self, listings: Iterable[Listing]) -> None:
         items: dict[str, SourceItem] = {}
+        skipped: dict[str, FailedItem] = {}
         for listing in listings:
-            for error in listing.errors:
+            for error in listing.errors:  # e.g. a folder that cannot be listed
                 self.report.fail(error.uri, error.stage, error.reason)
+                last = self.ledger.last_dead_letter(error.uri)
+                if last is None or tuple(last) != (error.stage, error.reason):
+                    with self.store.transaction():
+                        self.ledger.dead_letter(error.uri, error.stage, error.reason)
+            for entry in listing.skipped:
+                skipped.setdefault(entry.uri, entry)
             for item in listing.items:
                 items.setdefault(item.uri, item)
+        for uri in sorted(skipped):
+            self._skip_listed(skipped[uri])
         for uri in sorted(items):  # uri order: the result never depends on the input's order
             self.ingest_file(items[uri])
             self.progress("files", 1)
+
+    def _skip_listed(self, entry: FailedItem) -> None:
+        """An entry the source saw but cannot ingest (FIFO, device, dangling link, ...)."""
+        known = self.ledger.file(entry.uri)
+        if known is not None and known.state == "skipped" and known.error == entry.reason:
+            self.report.count(Outcome.SKIPPED)
+            self.report.skipped.append(entry)
+            return
+        self._fail(SourceItem(uri=entry.uri), entry.stage, entry.reason, skipped=True)
+        self._drop_documents_of(entry.uri)
 
     def ingest_file(self, item: SourceItem) -> None:
         known = self.ledger.file(item.uri)
@@ -380,31 +413,55 @@ class IngestRun:
             if not retry:
                 self._report_unchanged(item, known)
                 return
+        suffix = Path(item.uri).suffix.lower()
+        limit = self.settings.max_file_bytes
+        jsonl = EXTENSIONS.get(suffix) == "jsonl"
         started = time.perf_counter()
         try:
-            data = item.read_bytes()
+            if jsonl:
+                # Hashed in blocks: a JSONL file of any size never sits in memory.
+                version, head = stream_hash(item)
+                jsonl = not head.startswith(b"%PDF-")
+            if not jsonl:
+                if item.size > limit:  # from the listing's stat: nothing is read
+                    self._too_large(item, item.size)
+                    return
+                data = item.read_bytes(limit=limit)
+                if len(data) > limit:  # grew since the listing
+                    self._too_large(item, len(data))
+                    return
+                version = content_hash(data)
         except FileNotFoundError:
             self._fail(item, "read", "file vanished during the run", record=False)
             return
+        except (NotARegularFile, IsADirectoryError, SourceError):
+            self._fail(item, "list", "not a regular file (replaced since the listing)", skipped=True)
+            self._drop_documents_of(item.uri)
+            return
         except OSError as exc:
-            self._fail(item, "read", f"cannot read file: {exc.strerror or exc}")
+            self._fail(item, "read", f"cannot read file: {exc.strerror or type(exc).__name__}")
             return
         finally:
             self._timed("read", started, 1)
         self.progress("read", 1)
-        version = content_hash(data)
         if known is not None and known.version == version and known.state in ("stored", "skipped"):
             with self.store.transaction():  # touched but identical: remember the new stat key
-                self.ledger.record_file(item.uri, item.stat_key, version, known.state)
+                self.ledger.record_file(item.uri, item.stat_key, version, known.state,
+                                        stage=known.stage, error=known.error)
             self._report_unchanged(item, known)
             return
-        suffix = Path(item.uri).suffix.lower()
-        previous = set(self.ledger.documents_of_file(item.uri))
-        if EXTENSIONS.get(suffix) == "jsonl" and not data.startswith(b"%PDF-"):
-            self._submit_jsonl(item, data, version, previous)
+        previous = self.ledger.doc_ids_of_file(item.uri)
+        if jsonl:
+            self._submit_jsonl(item, version, previous)
         else:
             context = _FileContext(item, version, None, previous)
             self._submit(FileTask(item.uri, data, version, dict(item.metadata)), context, last=True)
+
+    def _too_large(self, item: SourceItem, size: int) -> None:
+        limit = self.settings.max_file_bytes
+        self._fail(item, "too_large", f"file too large: {size / 2**20:.1f} MiB > limit {limit / 2**20:.1f} MiB "
+                                      "(raise --max-file-size to ingest it)")
+        self._drop_documents_of(item.uri)
 
     def _report_unchanged(self, item: SourceItem, known: Any) -> None:
         if known.state == "failed":
@@ -413,34 +470,60 @@ class IngestRun:
             self.report.count(Outcome.SKIPPED)
             self.report.skipped.append(FailedItem(item.uri, known.stage or "detect", known.error or ""))
         else:
-            n = max(1, len(self.ledger.documents_of_file(item.uri)))
+            # (a JSONL file whose every line is bad holds no document: 0, its lines are failures)
+            n = self.ledger.count_documents_of_file(item.uri)
             self.report.count(Outcome.UNCHANGED, n)
             self.progress("unchanged", n)
+            for problem in load_problems(known.error):  # a JSONL file's bad lines, every run
+                self.report.fail(problem.uri, problem.stage, problem.reason)
 
-    def _submit_jsonl(self, item: SourceItem, data: bytes, version: str, previous: set[str]) -> None:
-        """Records are split into groups of tasks; unchanged records are not sent at all."""
+    def _submit_jsonl(self, item: SourceItem, version: str, previous: set[str]) -> None:
+        """Records are streamed from the file and sent in groups; unchanged records are not sent.
+
+        The first record with a given id wins; later ones with the same id are reported and
+        ignored, so two versions of one document never both reach the store."""
         context = _FileContext(item, version, "jsonl", previous, jsonl=True)
         group: list[tuple[JsonlRecord, str]] = []
         started = time.perf_counter()
-        for record in iter_jsonl_records(data, item.uri):
-            if record.error:
-                self.report.fail(record.uri, "parse", record.error)
-                continue
-            doc_id = make_doc_id(self.ledger.namespace, record.uri)
-            record_version = content_hash(
-                f"{record.title}\x1f{record.text}\x1f{sorted({**item.metadata, **record.metadata}.items())}")
-            known = self.ledger.document(doc_id)
-            if known is not None and known.version == record_version:
-                context.seen.add(doc_id)
-                self.report.count(Outcome.UNCHANGED)
-                continue
-            group.append((record, record_version))
-            if len(group) >= self.settings.records_per_task:
-                self._timed("read", started)
-                self._submit(RecordsTask(group, dict(item.metadata)), context, last=False)
-                group, started = [], time.perf_counter()
+        try:
+            with item.open() as stream:
+                for record in iter_jsonl_records(stream, item.uri, max_record_bytes=self.settings.max_file_bytes):
+                    if record.error:
+                        self._record_problem(context, FailedItem(record.uri, "parse", record.error))
+                        continue
+                    doc_id = make_doc_id(self.ledger.namespace, record.uri)
+                    if doc_id in context.seen:
+                        self._record_problem(context, FailedItem(
+                            f"{item.uri}#line={record.line}", "parse",
+                            f"duplicate id {record.metadata['record_id']!r} on line {record.line}: "
+                            "the first record with this id is kept, this one is ignored"))
+                        continue
+                    context.seen.add(doc_id)
+                    record_version = content_hash(
+                        f"{record.title}\x1f{record.text}\x1f{sorted({**item.metadata, **record.metadata}.items())}")
+                    known = self.ledger.document(doc_id)
+                    if known is not None and known.version == record_version:
+                        self.report.count(Outcome.UNCHANGED)
+                        continue
+                    group.append((record, record_version))
+                    if len(group) >= self.settings.records_per_task:
+                        self._timed("read", started)
+                        self._submit(RecordsTask(group, dict(item.metadata)), context, last=False)
+                        group, started = [], time.perf_counter()
+        except OSError as exc:
+            # The file went away or broke mid-stream: recorded as a failed read (retried next
+            # run); without the file's last task, none of its documents is deleted.
+            self._timed("read", started)
+            self._fail(item, "read", f"cannot read file: {exc.strerror or type(exc).__name__}")
+            return
         self._timed("read", started)
         self._submit(RecordsTask(group, dict(item.metadata)), context, last=True)
+
+    def _record_problem(self, context: _FileContext, problem: FailedItem) -> None:
+        self.report.fail(problem.uri, problem.stage, problem.reason)
+        context.record_errors_total += 1
+        if len(context.record_errors) < MAX_KEPT_RECORD_PROBLEMS:
+            context.record_errors.append(problem)
 
     # ----- the parse stage: bounded, ordered -------------------------------------------------
     def _submit(self, task: FileTask | RecordsTask, context: _FileContext, *, last: bool) -> None:
@@ -496,7 +579,9 @@ class IngestRun:
                 self.report.needs_ocr.append(item.uri)
         else:
             for error in result.errors:
-                self.report.fail(error.uri, error.stage, error.reason)
+                # A record that no longer parses must not keep serving its old chunks.
+                context.failed.add(make_doc_id(self.ledger.namespace, error.uri))
+                self._record_problem(context, FailedItem(error.uri, error.stage, error.reason))
         started, nested = time.perf_counter(), self._dispatch_seconds
         for unit in result.units:
             context.seen.add(unit.doc.doc_id)
@@ -506,8 +591,8 @@ class IngestRun:
         if last:
             if context.jsonl:
                 self.progress("parsed", 1)
-            self.batch.files.append((item, context.version, context.kind or "unknown"))
-            self.batch.deleted_docs.extend(sorted(context.previous - context.seen))
+            self.batch.files.append((item, context.version, context.kind or "unknown", dump_problems(context.record_errors, context.record_errors_total)))
+            self.batch.deleted_docs.extend(sorted(context.previous - (context.seen - context.failed)))
             if len(self.batch.files) >= 256:
                 self._dispatch()
 
@@ -711,8 +796,8 @@ class IngestRun:
                 if self.near is not None:
                     self.near.remove(batch.deleted_docs)
                 self.report.count(Outcome.DELETED, len(batch.deleted_docs))
-            for item, version, kind in batch.files:
-                self.ledger.record_file(item.uri, item.stat_key, version, "stored", kind=kind)
+            for item, version, kind, problems in batch.files:
+                self.ledger.record_file(item.uri, item.stat_key, version, "stored", kind=kind, error=problems)
         self._timed("write", started, len(batch.chunks))
         self.progress("written", len(batch.chunks))
 
@@ -737,9 +822,9 @@ class IngestRun:
         """Delete documents of files that were ingested from this root and no longer exist."""
         if not listing.complete:
             return  # an unlistable directory must not be mistaken for deleted files
-        listed = {item.uri for item in listing.items}
+        listed = {item.uri for item in listing.items} | {entry.uri for entry in listing.skipped}
         for record in self.ledger.files_under(listing.root_uri):
-            if record.uri in listed or _uri_exists(record.uri):
+            if record.uri in listed or uri_exists(record.uri):
                 continue
             docs = list(self.ledger.documents_of_file(record.uri))
             with self.store.transaction():
@@ -765,9 +850,3 @@ class IngestRun:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-
-
-def _uri_exists(uri: str) -> bool:
-    from urllib.parse import unquote, urlparse
-
-    return Path(unquote(urlparse(uri).path)).exists()

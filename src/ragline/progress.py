@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -62,9 +63,10 @@ class IngestProgress:
 
 
 def print_report(console: Console, report: IngestReport) -> None:
+    # uris, ids and reasons are data: a record id "[/x]" must not be read as markup
     data = report.to_dict()
     docs = data["documents"]
-    console.print(f"[bold]ingested[/] namespace={report.namespace}  " + "  ".join(
+    console.print(f"[bold]ingested[/] namespace={escape(report.namespace)}  " + "  ".join(
         f"{k}={v}" for k, v in docs.items()))
     console.print(f"chunks written={data['chunks_written']} deleted={data['chunks_deleted']} "
                   f"embedded={data['chunks_embedded']} tokens={data['tokens_embedded']} "
@@ -73,15 +75,16 @@ def print_report(console: Console, report: IngestReport) -> None:
     console.print(f"elapsed {data['elapsed_s']:.2f}s  {data['docs_per_s']} docs/s  "
                   f"{data['chunks_per_s']} chunks/s")
     for item in report.failed:
-        console.print(f"[red]failed[/] {item.uri} ({item.stage}): {item.reason}")
+        console.print(f"[red]failed[/] {escape(item.uri)} ({item.stage}): {escape(item.reason)}")
     for item in report.skipped:
-        console.print(f"[yellow]skipped[/] {item.uri}: {item.reason}")
+        console.print(f"[yellow]skipped[/] {escape(item.uri)}: {escape(item.reason)}")
     for item in report.warnings:
-        console.print(f"[yellow]warning[/] {item.uri}: {item.reason}")
+        console.print(f"[yellow]warning[/] {escape(item.uri)}: {escape(item.reason)}")
     for uri, original in report.duplicates.items():
-        console.print(f"[cyan]duplicate[/] {uri} of {original}")
+        console.print(f"[cyan]duplicate[/] {escape(uri)} of {escape(original)}")
     for uri, near in report.near_duplicates.items():
-        console.print(f"[cyan]near-duplicate[/] {uri} of {near['original']} (similarity {near['similarity']:.2f})")
+        console.print(f"[cyan]near-duplicate[/] {escape(uri)} of {escape(near['original'])} "
+                      f"(similarity {near['similarity']:.2f})")
     pipeline = data.get("pipeline") or {}
     if pipeline.get("wall_s"):
         busy = ", ".join(f"{name} {stage['busy_s']:.1f}s" for name, stage in pipeline["stages"].items()

@@ -9,9 +9,12 @@ Every stage takes and yields these frozen dataclasses, so a stage's signature is
 from __future__ import annotations
 
 import enum
+import io
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 Metadata = dict[str, Any]
 
@@ -32,12 +35,37 @@ class SourceItem:
     metadata: Metadata = field(default_factory=dict)
     title: str | None = None
 
-    def read_bytes(self) -> bytes:
+    def open(self) -> BinaryIO:
+        """Open the item for reading. The file is opened without blocking and checked to be a
+        regular file, so a FIFO or device put in its place since the listing cannot hang a run
+        (``IsADirectoryError`` / ``NotARegularFile`` instead)."""
         if self.data is not None:
-            return self.data
+            return io.BytesIO(self.data)
         if self.path is None:
             raise ValueError(f"source item {self.uri} has neither data nor path")
-        return self.path.read_bytes()
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(21, "is a directory")
+            if not stat.S_ISREG(mode):
+                raise NotARegularFile(95, "not a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
+
+    def read_bytes(self, limit: int | None = None) -> bytes:
+        """The item's bytes; with ``limit``, at most ``limit + 1`` of them (more than ``limit``
+        means "too large", and memory stays bounded whatever the file grew to)."""
+        if self.data is not None:
+            return self.data if limit is None else self.data[:limit + 1]
+        with self.open() as handle:
+            return handle.read() if limit is None else handle.read(limit + 1)
+
+
+class NotARegularFile(OSError):
+    """A path that is a FIFO, socket or device where a regular file was expected."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import PurePosixPath
 
 from ragline.errors import ParseError
 from ragline.parse.base import ParsedDoc, SkippedInput
+from ragline.parse.text import sniff_bom
 
 EXTENSIONS = {
     ".txt": "text", ".text": "text", ".rst": "text", ".log": "text",
@@ -17,14 +19,34 @@ EXTENSIONS = {
 
 
 def looks_binary(data: bytes) -> bool:
-    """NUL bytes or a high share of control bytes in the first 8 KiB mean 'not text'."""
+    """NUL bytes or a high share of control bytes in the first 8 KiB mean 'not text'. A UTF-16
+    or UTF-32 byte-order mark means the *decoded* characters are judged, not the bytes (whose
+    zero high bytes would otherwise look like NULs)."""
     head = data[:8192]
     if not head:
         return False
-    if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):
+    bom = sniff_bom(head)
+    if bom is not None and bom[0] != "utf-8":
+        text = head[bom[1]:].decode(bom[0], errors="replace")
+        if not text:
+            return False
+        # Random bytes behind a BOM decode to invalid sequences (U+FFFD), private-use and
+        # unassigned code points; real text has almost none of them.
+        odd = sum(1 for ch in text if ch < "\t" or "\r" < ch < " " or ch == "\ufffd"
+                  or unicodedata.category(ch) in ("Co", "Cn", "Cs"))
+        return "\x00" in text or odd / len(text) > 0.1
+    if b"\x00" in head:
         return True
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     return controls / len(head) > 0.1
+
+
+def _blank(data: bytes) -> bool:
+    bom = sniff_bom(data)
+    if bom is not None and bom[0] != "utf-8":
+        return not data[bom[1]:].decode(bom[0], errors="replace").strip()
+    # Bytes of ASCII spaces, NO-BREAK SPACE (c2 a0), IDEOGRAPHIC SPACE (e3 80 80) and the BOM (ef bb bf).
+    return not data.strip(b" \t\r\n\x0b\x0c\xc2\xa0\xe3\x80\xef\xbb\xbf")
 
 
 def detect_kind(data: bytes, name: str) -> str:
@@ -48,7 +70,7 @@ def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> Pars
         raise ParseError(f"file too large: {len(data) / 2**20:.1f} MiB > limit "
                          f"{max_bytes / 2**20:.1f} MiB (raise --max-file-size to ingest it)")
     kind = detect_kind(data, name)
-    if kind != "pdf" and not data.strip(b" \t\r\n\x0b\x0c\xc2\xa0\xe3\x80\x80"):
+    if kind != "pdf" and _blank(data):
         raise SkippedInput("no text content (only whitespace)")
     if kind == "text":
         from ragline.parse.text import parse_text
