@@ -151,3 +151,18 @@ def test_a_5_mb_line_without_spaces_becomes_bounded_chunks(hashing_embedder):
 def test_max_chars_is_validated(hashing_embedder):
     with pytest.raises(ConfigError, match="max_chars"):
         Chunker(hashing_embedder, 256, ChunkerConfig(max_chars=0))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, BLOBS, st.text(max_size=30)), min_size=1, max_size=80),
+       segment=st.integers(1, 300))
+def test_tokenizing_in_segments_gives_the_same_offsets(hashing_embedder, parts, segment):
+    from ragline.chunk import token_offsets
+
+    text = " ".join(parts)
+    whole = hashing_embedder.offsets(text)
+    pieces = token_offsets(text, hashing_embedder, segment)
+    if all(len(run) <= segment for run in text.replace("\n", " ").replace("\t", " ").split(" ")):
+        assert pieces == whole
+    else:  # a run without whitespace longer than a segment is cut there: tokens stay in order
+        assert all(0 <= a < b <= c < d <= len(text) for (a, b), (c, d) in zip(pieces, pieces[1:]))

@@ -29,6 +29,8 @@ _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
 # text averages 4-5 characters per MiniLM token (CJK: 1-2), so only text the tokenizer cannot
 # read (one [UNK] standing for a long blob) ever reaches it.
 CHARS_PER_TOKEN = 16
+# Characters tokenized at a time (see token_offsets).
+TOKENIZE_SEGMENT = 1 << 16
 
 
 class Tokenizer(Protocol):
@@ -72,6 +74,29 @@ def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> in
     return best
 
 
+def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGMENT) -> list[tuple[int, int]]:
+    """``tokenizer.offsets(text)``, computed a segment at a time, each cut after whitespace.
+
+    The fast tokenizer keeps ~160 bytes of alignment data per character while it works, so a
+    5 MB document cost ~700 MB at once; segments bound that to the segment's share. Tokens never
+    cross whitespace, so cutting there changes nothing (a run of over ``segment`` characters
+    without whitespace is cut where it reaches that length: it is one ``[UNK]`` either way).
+    """
+    if len(text) <= segment:
+        return tokenizer.offsets(text)
+    offsets: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        stop = min(start + segment, len(text))
+        if stop < len(text):
+            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
+            if cut >= start:
+                stop = cut + 1
+        offsets += [(a + start, b + start) for a, b in tokenizer.offsets(text[start:stop])]
+        start = stop
+    return offsets
+
+
 def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max_tokens: int,
                       max_chars: int) -> list[Span]:
     """Pieces of at most ``max_chars`` characters (and ``max_tokens`` tokens) of one token's span."""
@@ -99,7 +124,7 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
     max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
     if max_chars < 1:
         raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
-    offsets = tokenizer.offsets(text)
+    offsets = token_offsets(text, tokenizer)
     token_ends = [end for _, end in offsets]
     n = len(offsets)
     spans: list[Span] = []
@@ -162,6 +187,8 @@ class Chunker:
         config = config or ChunkerConfig()
         if config.max_chars is not None and config.max_chars < 1:
             raise ConfigError(f"chunk max_chars must be at least 1 (got {config.max_chars})")
+        if config.max_tokens < 8:
+            raise ConfigError(f"chunk max_tokens must be at least 8 (got {config.max_tokens}); raise --max-tokens")
         if config.max_tokens > model_max_tokens:
             raise ConfigError(f"chunk max_tokens={config.max_tokens} is above the model's limit of "
                               f"{model_max_tokens} tokens; lower --max-tokens")
@@ -170,6 +197,9 @@ class Chunker:
         self.model_max_tokens = model_max_tokens
         # The embedder adds [CLS] and [SEP]; the chunk text itself must leave room for them.
         self.content_tokens = min(config.max_tokens, model_max_tokens - 2)
+        if not 0 <= config.overlap < self.content_tokens // 2:
+            raise ConfigError(f"chunk overlap must be in [0, {self.content_tokens // 2}) for max_tokens="
+                              f"{config.max_tokens} (got {config.overlap}); lower --overlap")
 
     def __call__(self, doc: Document) -> list[Chunk]:
         spans = split(doc.text, self.tokenizer, self.content_tokens, self.config.overlap,
