@@ -302,7 +302,9 @@ def run_eval(root: Path, *, store: str | None = None, modes: Sequence[str] = ("d
 def print_eval(console: Any, result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"ragline eval {result['dataset']} ({result['split']}, "
+    from ragline.progress import shown
+
+    table = Table(title=f"ragline eval {shown(result['dataset'])} ({result['split']}, "
                         f"{result['queries']} queries, depth {result['depth']}, "
                         f"hybrid feedback chunks {result.get('feedback_chunks')})")
     table.add_column("mode")
@@ -312,15 +314,15 @@ def print_eval(console: Any, result: dict[str, Any]) -> None:
     table.add_column("p50/p95 ms @10", justify="right")
     table.caption = "latencies include embedding the query: query caches are emptied before each one"
     for mode, r in result["modes"].items():
-        table.add_row(mode, *(f"{r['metrics'][m]:.4f}" for m in METRICS),
+        table.add_row(shown(mode), *(f"{r['metrics'][m]:.4f}" for m in METRICS),
                       f"{r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f}",
                       f"{r['latency_k10_ms_p50']:.1f} / {r['latency_k10_ms_p95']:.1f}")
     console.print(table)
     ingest = result["ingest"]
     console.print(f"ingest: {ingest['elapsed_s']:.1f} s, {ingest['chunks_written']} chunks written, "
-                  f"documents {ingest['documents']}, failed {ingest['failed']}; embedder {result['embedder']}")
+                  f"documents {ingest['documents']}, failed {ingest['failed']}; embedder {shown(result['embedder'])}")
     for path in result["run_files"]:
-        console.print(f"run file: {path}")
+        console.print(f"run file: {shown(path)}")
 
 
 __all__ = ["METRICS", "BeirDataset", "ModeResult", "average_precision", "document_ranking",
