@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -79,7 +80,7 @@ class EngineConfig:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             if value < low or (high is not None and value > high):
                 bound = f"in [{low}, {high}]" if high is not None else f"at least {low}"
