@@ -78,9 +78,10 @@ def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGME
     """``tokenizer.offsets(text)``, computed a segment at a time, each cut after whitespace.
 
     The fast tokenizer keeps ~160 bytes of alignment data per character while it works, so a
-    5 MB document cost ~700 MB at once; segments bound that to the segment's share. Tokens never
-    cross whitespace, so cutting there changes nothing (a run of over ``segment`` characters
-    without whitespace is cut where it reaches that length: it is one ``[UNK]`` either way).
+    5M-character document peaked at ~720 MB; segments bound that to the segment's share. Tokens
+    never cross whitespace, so cutting there changes nothing. A run of over ``segment`` characters
+    without whitespace (a blob) is cut where it reaches that length; its tokens there may differ
+    from one pass over the whole run, but every bound of ``split`` still holds.
     """
     if len(text) <= segment:
         return tokenizer.offsets(text)
