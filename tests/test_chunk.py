@@ -102,3 +102,67 @@ def test_chunks_crossing_a_page_break_record_the_last_page(hashing_embedder):
         assert chunk.metadata["page"] == first
         assert chunk.metadata.get("page_end", first) == last
     assert any("page_end" in c.metadata for c in chunks)
+
+
+# ----- the character bound: text the tokenizer turns into one [UNK] is still split ------------
+BLOB_ALPHABETS = {"hex": "0123456789abcdef", "letters": "abcdefghijklmnopqrstuvwxyz",
+                  "base64": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="}
+BLOBS = st.builds(lambda alphabet, n, seed: "".join(alphabet[(seed * 7 + i * i) % len(alphabet)]
+                                                    for i in range(n)),
+                  st.sampled_from(list(BLOB_ALPHABETS.values())), st.integers(1, 3000), st.integers(0, 97))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, BLOBS), min_size=1, max_size=60), max_tokens=st.integers(8, 80),
+       overlap_frac=st.floats(0, 0.45), max_chars=st.integers(1, 400))
+def test_no_span_exceeds_either_bound_and_every_token_is_covered(hashing_embedder, parts, max_tokens,
+                                                                 overlap_frac, max_chars):
+    text = " ".join(parts).strip()
+    overlap = min(int(max_tokens * overlap_frac), max_tokens // 2 - 1)
+    spans = split(text, hashing_embedder, max_tokens, overlap, max_chars)
+    covered = bytearray(len(text))
+    for span in spans:
+        chunk = text[span.start:span.end]
+        assert chunk and len(chunk) <= max_chars
+        assert hashing_embedder.count([chunk])[0] == span.token_count <= max_tokens
+        covered[span.start:span.end] = b"\x01" * len(chunk)
+    for a, b in zip(spans, spans[1:]):
+        assert a.start < b.start and a.end < b.end  # always forward, never the same chunk twice
+    for start, end in hashing_embedder.offsets(text):
+        assert all(covered[start:end]), f"token {text[start:end][:40]!r} is in no chunk"
+
+
+def test_a_5_mb_line_without_spaces_becomes_bounded_chunks(hashing_embedder):
+    blob = "0123456789abcdef" * (5 * 2**20 // 16)  # one [UNK] token to the tokenizer
+    assert len(hashing_embedder.offsets(blob[:4096])) == 1
+    text = "A short preface. " * 40 + "\n\n" + blob + "\n\nAnd an ending sentence."
+    doc = Document(doc_id=make_doc_id("ns", "file:///blob.txt"), uri="file:///blob.txt", version="v",
+                   text=text, kind="text", metadata={})
+    config = ChunkerConfig()
+    chunks = Chunker(hashing_embedder, 256, config)(doc)
+    assert config.char_limit == 4096
+    assert max(len(c.text) for c in chunks) <= 4096
+    assert sum(len(c.text) for c in chunks if set(c.text) <= set("0123456789abcdef")) == len(blob)
+    for chunk in chunks:
+        assert doc.text[chunk.start:chunk.end] == chunk.text and chunk.token_count <= 254
+    assert chunks[0].text.startswith("A short preface.") and chunks[-1].text == "And an ending sentence."
+
+
+def test_max_chars_is_validated(hashing_embedder):
+    with pytest.raises(ConfigError, match="max_chars"):
+        Chunker(hashing_embedder, 256, ChunkerConfig(max_chars=0))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, BLOBS, st.text(max_size=30)), min_size=1, max_size=80),
+       segment=st.integers(1, 300))
+def test_tokenizing_in_segments_gives_the_same_offsets(hashing_embedder, parts, segment):
+    from ragline.chunk import token_offsets
+
+    text = " ".join(parts)
+    whole = hashing_embedder.offsets(text)
+    pieces = token_offsets(text, hashing_embedder, segment)
+    if all(len(run) <= segment for run in text.replace("\n", " ").replace("\t", " ").split(" ")):
+        assert pieces == whole
+    else:  # a run without whitespace longer than a segment is cut there: tokens stay in order
+        assert all(0 <= a < b <= c < d <= len(text) for (a, b), (c, d) in zip(pieces, pieces[1:]))

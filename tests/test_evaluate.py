@@ -204,3 +204,19 @@ def test_cli_eval_json(tiny_beir):
     table = subprocess.run([sys.executable, "-m", "ragline.cli", "eval", str(tiny_beir),
                             "--embedder", "hashing:64"], capture_output=True, text=True, env=env, timeout=300)
     assert table.returncode == 0 and "nDCG@10" in table.stdout and "hybrid" in table.stdout
+
+
+def test_every_timed_query_is_embedded_afresh(tiny_beir, engine_factory):
+    """The latencies must include query embedding: no timed search may be answered by the
+    query-vector or result cache (an earlier pass, or another mode, filled both)."""
+    from ragline.evaluate import evaluate_engine
+
+    dataset = load_beir(tiny_beir)
+    with engine_factory() as engine:
+        engine.ingest([dataset.corpus_path])
+        results = evaluate_engine(engine, dataset, ("dense", "hybrid", "bm25"), depth=10)
+        queries = len(dataset.scored_query_ids())
+        assert engine.query_vectors.hits == 0 and engine.results.hits == 0
+        # dense and hybrid embed each query in both passes (depth, then k=10); bm25 never does
+        assert engine.query_vectors.misses == 2 * 2 * queries
+    assert all(r.latency_k10_ms_p50 > 0 for r in results.values())

@@ -5,8 +5,11 @@
 
 ``split`` is the pure core: it cuts at paragraph, then sentence, then line boundaries when one
 falls in the last part of the window, and never yields a chunk above ``max_tokens`` tokens (as
-counted by the tokenizer on the chunk's own text). ``Chunker`` maps it over documents and adds
-lineage: ids, char offsets, index, page and heading path.
+counted by the tokenizer on the chunk's own text) nor above ``max_chars`` characters. The second
+bound matters where the tokenizer gives up: WordPiece turns any word over 100 characters (a 5 MB
+line without spaces, a hex or base64 blob) into one ``[UNK]`` token, which is then cut into
+pieces of ``max_chars``. ``Chunker`` maps it over documents and adds lineage: ids, char offsets,
+index, page and heading path.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from ragline.ids import content_hash, make_chunk_id
 from ragline.records import Chunk, Document
 
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
+
+# The character bound per token of the chunk size: 16 x 256 = 4096 characters by default. Real
+# text averages 4-5 characters per MiniLM token (CJK: 1-2), so only text the tokenizer cannot
+# read (one [UNK] standing for a long blob) ever reaches it.
+CHARS_PER_TOKEN = 16
+# Characters tokenized at a time (see token_offsets).
+TOKENIZE_SEGMENT = 1 << 16
 
 
 class Tokenizer(Protocol):
@@ -64,20 +74,76 @@ def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> in
     return best
 
 
-def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> list[Span]:
+def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGMENT) -> list[tuple[int, int]]:
+    """``tokenizer.offsets(text)``, computed a segment at a time, each cut after whitespace.
+
+    The fast tokenizer keeps ~160 bytes of alignment data per character while it works, so a
+    5M-character document peaked at ~720 MB; segments bound that to the segment's share. Tokens
+    never cross whitespace, so cutting there changes nothing. A run of over ``segment`` characters
+    without whitespace (a blob) is cut where it reaches that length; its tokens there may differ
+    from one pass over the whole run, but every bound of ``split`` still holds.
+    """
+    if len(text) <= segment:
+        return tokenizer.offsets(text)
+    offsets: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        stop = min(start + segment, len(text))
+        if stop < len(text):
+            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
+            if cut >= start:
+                stop = cut + 1
+        offsets += [(a + start, b + start) for a, b in tokenizer.offsets(text[start:stop])]
+        start = stop
+    return offsets
+
+
+def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max_tokens: int,
+                      max_chars: int) -> list[Span]:
+    """Pieces of at most ``max_chars`` characters (and ``max_tokens`` tokens) of one token's span."""
+    spans: list[Span] = []
+    while start < end:
+        stop = min(start + max_chars, end)
+        while True:
+            count = tokenizer.count([text[start:stop]])[0]
+            if count <= max_tokens or stop - start <= 1:
+                break
+            stop = start + max(1, (stop - start) * max_tokens // count)
+        spans.append(Span(start, stop, count))
+        start = stop
+    return spans
+
+
+def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
+          max_chars: int | None = None) -> list[Span]:
+    """Spans of at most ``max_tokens`` tokens and ``max_chars`` characters (default
+    ``CHARS_PER_TOKEN * max_tokens``), consecutive ones sharing about ``overlap`` tokens."""
     if max_tokens < 8:
         raise ConfigError(f"max_tokens must be at least 8 (got {max_tokens})")
     if not 0 <= overlap < max_tokens // 2:
         raise ConfigError(f"overlap must be in [0, max_tokens/2) (got {overlap} for {max_tokens})")
-    offsets = tokenizer.offsets(text)
+    max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
+    if max_chars < 1:
+        raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
+    offsets = token_offsets(text, tokenizer)
+    token_ends = [end for _, end in offsets]
     n = len(offsets)
     spans: list[Span] = []
-    start = 0
+    start = prev_end = 0
     while start < n:
+        if offsets[start][1] - offsets[start][0] > max_chars:
+            # One token longer than a whole chunk may be: cut its text, with no overlap.
+            spans += _split_long_token(text, tokenizer, offsets[start][0], offsets[start][1],
+                                       max_tokens, max_chars)
+            start += 1
+            continue
         end = min(start + max_tokens, n)
+        # The character bound: the tokens that end within max_chars of the chunk's start.
+        end = min(end, bisect.bisect_right(token_ends, offsets[start][0] + max_chars, start, end))
         if end < n:
-            # Only look for a natural boundary in the last 40% of the window.
-            end = _best_cut(text, offsets, start + max(1, (max_tokens * 3) // 5), end)
+            # Only look for a natural boundary in the last 40% of the window, and past the end of
+            # the previous chunk (a window shortened by max_chars may reach little further).
+            end = _best_cut(text, offsets, max(start + max(1, ((end - start) * 3) // 5), prev_end), end)
         # Re-count on the chunk's own text: tokenisation at a cut can differ from in context.
         while True:
             char_start, char_end = offsets[start][0], offsets[end - 1][1]
@@ -88,6 +154,7 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> lis
         spans.append(Span(char_start, char_end, count))
         if end >= n:
             break
+        prev_end = end
         next_start = max(end - overlap, start + 1)
         if overlap:
             # Begin the overlap at a sentence start when one lies inside it.
@@ -95,6 +162,9 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> lis
                 if _boundary_strength(text, offsets[i - 1][1], offsets[i][0]) >= 2:
                     next_start = i
                     break
+        # The next chunk must reach past this one within max_chars, or it would repeat it.
+        while next_start < end and offsets[end][1] - offsets[next_start][0] > max_chars:
+            next_start += 1
         start = next_start
     return spans
 
@@ -103,6 +173,12 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> lis
 class ChunkerConfig:
     max_tokens: int = 256
     overlap: int = 32
+    # Characters per chunk at most; None: CHARS_PER_TOKEN x max_tokens (4096 by default).
+    max_chars: int | None = None
+
+    @property
+    def char_limit(self) -> int:
+        return self.max_chars if self.max_chars is not None else CHARS_PER_TOKEN * self.max_tokens
 
 
 class Chunker:
@@ -110,6 +186,10 @@ class Chunker:
 
     def __init__(self, tokenizer: Tokenizer, model_max_tokens: int, config: ChunkerConfig | None = None):
         config = config or ChunkerConfig()
+        if config.max_chars is not None and config.max_chars < 1:
+            raise ConfigError(f"chunk max_chars must be at least 1 (got {config.max_chars})")
+        if config.max_tokens < 8:
+            raise ConfigError(f"chunk max_tokens must be at least 8 (got {config.max_tokens}); raise --max-tokens")
         if config.max_tokens > model_max_tokens:
             raise ConfigError(f"chunk max_tokens={config.max_tokens} is above the model's limit of "
                               f"{model_max_tokens} tokens; lower --max-tokens")
@@ -118,9 +198,13 @@ class Chunker:
         self.model_max_tokens = model_max_tokens
         # The embedder adds [CLS] and [SEP]; the chunk text itself must leave room for them.
         self.content_tokens = min(config.max_tokens, model_max_tokens - 2)
+        if not 0 <= config.overlap < self.content_tokens // 2:
+            raise ConfigError(f"chunk overlap must be in [0, {self.content_tokens // 2}) for max_tokens="
+                              f"{config.max_tokens} (got {config.overlap}); lower --overlap")
 
     def __call__(self, doc: Document) -> list[Chunk]:
-        spans = split(doc.text, self.tokenizer, self.content_tokens, self.config.overlap)
+        spans = split(doc.text, self.tokenizer, self.content_tokens, self.config.overlap,
+                      self.config.char_limit)
         starts = [s.start for s in doc.sections]
         chunks = []
         for index, span in enumerate(spans):

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ragline.errors import ConfigError, RaglineError
+from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
+from ragline.progress import shown
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ragline: ingest documents into a searchable index and query it.")
@@ -37,7 +39,8 @@ DEFAULT_STORE = "local:ragline-data"
 
 
 FeedbackOpt = Annotated[Optional[int], typer.Option(
-    "--feedback-chunks", help="Hybrid: top fused chunks whose vectors refine the query (0: off; default 3).")]
+    "--feedback-chunks", min=0, max=1000,
+    help="Hybrid: top fused chunks whose vectors refine the query (0: off; default 3).")]
 
 
 def _engine(store: str, namespace: str, embedder: str | None, **options):  # type: ignore[no-untyped-def]
@@ -77,14 +80,21 @@ def ingest(
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     include: Annotated[list[str], typer.Option("--include", help="Glob of files to take (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to leave (repeatable).")] = [],
-    max_tokens: Annotated[int, typer.Option(help="Chunk size in model tokens.")] = 256,
-    overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.")] = 32,
-    max_file_size: Annotated[int, typer.Option(help="Largest file to ingest, in MiB.")] = 20,
-    batch_chunks: Annotated[int, typer.Option(help="Chunks embedded and committed together.")] = 256,
-    near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity (word 5-shingles) at which a "
-                                                          "document is a near-duplicate; 0 turns it off.")] = 0.9,
-    parse_workers: Annotated[Optional[int], typer.Option(help="Parse processes (default: half the cores; "
-                                                              "0: parse in the main process).")] = None,
+    max_tokens: Annotated[int, typer.Option(min=8, help="Chunk size in model tokens (at most the model's "
+                                                        "limit).")] = 256,
+    overlap: Annotated[int, typer.Option(min=0, help="Tokens shared by consecutive chunks (less than half "
+                                                     "of --max-tokens).")] = 32,
+    max_file_size: Annotated[int, typer.Option(min=1, max=1024, help="Largest file to ingest, in MiB.")] = 20,
+    max_doc_chars: Annotated[int, typer.Option(min=1000, help="Most characters of text one document (file or "
+                                               "JSONL record) may yield; more fails as too_large.")]
+        = DEFAULT_MAX_DOC_CHARS,
+    batch_chunks: Annotated[int, typer.Option(min=1, max=100_000,
+                                              help="Chunks embedded and committed together.")] = 256,
+    near_dup_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Jaccard similarity (word "
+                                                      "5-shingles) at which a document is a near-duplicate; "
+                                                      "0 turns it off.")] = 0.9,
+    parse_workers: Annotated[Optional[int], typer.Option(min=0, max=256, help="Parse processes (default: half "
+                                                         "the cores; 0: parse in the main process).")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
     multivector: Annotated[bool, typer.Option(
         "--multivector", help="Also store per-token vectors for `search --rerank maxsim` "
@@ -101,7 +111,7 @@ def ingest(
     from ragline.progress import IngestProgress
 
     with _engine(store, namespace, embedder, max_tokens=max_tokens, overlap=overlap,
-                 max_file_bytes=max_file_size * 2**20, batch_chunks=batch_chunks,
+                 max_file_bytes=max_file_size * 2**20, max_doc_chars=max_doc_chars, batch_chunks=batch_chunks,
                  near_dup_threshold=near_dup_threshold, parse_workers=parse_workers,
                  vector_dtype=vector_dtype) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
@@ -119,7 +129,7 @@ def ingest(
 
 @app.command()
 def search(
-    query: str, k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
+    query: str, k: Annotated[int, typer.Option("-k", min=1, max=10_000, help="Number of results.")] = 5,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     filter: Annotated[list[str], typer.Option("--filter", help="key=value metadata filter (repeatable).")] = [],
     where: Annotated[list[str], typer.Option("--where", help="Metadata condition (repeatable, ANDed): "
@@ -131,7 +141,8 @@ def search(
                                                     "(its best chunk, with the number that matched).")] = None,
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     rerank: Annotated[Optional[str], typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
-    rerank_depth: Annotated[Optional[int], typer.Option(help="Candidates to re-rank (default max(4k, 40)).")] = None,
+    rerank_depth: Annotated[Optional[int], typer.Option(min=1, max=100_000,
+                                                        help="Candidates to re-rank (default max(4k, 40)).")] = None,
     feedback_chunks: FeedbackOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -161,7 +172,7 @@ def stats(store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
         return
     table = Table(show_header=False, box=None)
     for key, value in result.items():
-        table.add_row(key, str(value))
+        table.add_row(shown(key), shown(value))
     out.print(table)
 
 
@@ -191,9 +202,9 @@ def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = 
     else:
         out.print(f"chunks {result['chunks']}, documents {result['documents']}, drift {result['drift']}")
         for problem in result.get("before", {}).get("problems", []) or result["problems"]:
-            out.print(f"  problem: {problem}")
+            out.print(f"  problem: {shown(problem)}")
         for action in result.get("repaired", []):
-            out.print(f"  repaired: {action}")
+            out.print(f"  repaired: {shown(action)}")
     if result["drift"]:
         raise typer.Exit(1)
 
@@ -204,7 +215,8 @@ def eval_command(
     store: Annotated[Optional[str], typer.Option("--store", help="Store URI to build or reuse (default: a temporary one)")] = None,
     mode: Annotated[list[str], typer.Option("--mode", help="dense, bm25 or hybrid (repeatable; default all three)")] = [],
     split: Annotated[str, typer.Option(help="Which qrels file to score against.")] = "test",
-    depth: Annotated[int, typer.Option(help="Results retrieved per query (MAP is computed over them).")] = 1000,
+    depth: Annotated[int, typer.Option(min=1, max=100_000,
+                                       help="Results retrieved per query (MAP is computed over them).")] = 1000,
     run_file: Annotated[Optional[str], typer.Option("--run-file", help="Write TREC run files PREFIX.MODE.trec")] = None,
     feedback_chunks: FeedbackOpt = None,
     embedder: EmbedderOpt = None, as_json: JsonOpt = False,
@@ -225,10 +237,10 @@ def bench_ingest(
     path: Annotated[Optional[Path], typer.Argument(help="Folder or file to ingest.")] = None,
     store: Annotated[Optional[str], typer.Option(help="Store URI (default: a temporary one)")] = None,
     embedder: EmbedderOpt = None,
-    generate: Annotated[int, typer.Option(help="Ingest a generated corpus of this many small documents "
+    generate: Annotated[int, typer.Option(min=0, help="Ingest a generated corpus of this many small documents "
                                                 "(JSONL shards of real sentences) instead of PATH.")] = 0,
     rerun: Annotated[bool, typer.Option(help="Also time a no-op re-run.")] = True,
-    parse_workers: Annotated[Optional[int], typer.Option(help="Parse processes (0: none).")] = None,
+    parse_workers: Annotated[Optional[int], typer.Option(min=0, max=256, help="Parse processes (0: none).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """End-to-end ingest of PATH with a per-stage breakdown, the embedder's busy fraction and peak
@@ -264,7 +276,7 @@ def cache_stats(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None, a
     for column in ("model", "entries", "MiB"):
         table.add_column(column, justify="right")
     for model in result["models"]:
-        table.add_row(model["model"], str(model["entries"]), f"{model['mib']:.2f}")
+        table.add_row(shown(model["model"]), str(model["entries"]), f"{model['mib']:.2f}")
     out.print(table)
     rate = result["lifetime_hit_rate"]
     out.print(f"lifetime: {result['lifetime_hits']} hits, {result['lifetime_misses']} misses"
@@ -287,8 +299,8 @@ def cache_clear(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None,
 
 @bench_app.command("search")
 def bench_search(
-    n: Annotated[int, typer.Option("--n", help="Chunks (vectors) in the benchmark store.")] = 200_000,
-    queries: Annotated[int, typer.Option(help="Real Cranfield queries to run (at most 225).")] = 225,
+    n: Annotated[int, typer.Option("--n", min=1, help="Chunks (vectors) in the benchmark store.")] = 200_000,
+    queries: Annotated[int, typer.Option(min=1, max=225, help="Real Cranfield queries to run (at most 225).")] = 225,
     dtype: Annotated[list[str], typer.Option("--dtype", help="ANN dtype to measure (repeatable; default: all).")] = [],
     cranfield: Annotated[Optional[Path], typer.Option(help="BEIR-format Cranfield folder.")] = None,
     as_json: JsonOpt = False,
@@ -307,10 +319,11 @@ def bench_search(
 
 @bench_app.command("embed")
 def bench_embed(
-    chunks: Annotated[int, typer.Option("--chunks", help="Number of real chunks to embed.")] = 300,
-    rounds: Annotated[int, typer.Option("--rounds", help="Interleaved timing rounds (best is kept).")] = 3,
+    chunks: Annotated[int, typer.Option("--chunks", min=1, help="Number of real chunks to embed.")] = 300,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved timing rounds (best is kept).")] = 3,
     corpus: Annotated[Optional[Path], typer.Option(help="Cranfield BEIR folder (default: found beside the checkout).")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Threads for every embedder (default: physical cores).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, max=1024,
+                                                   help="Threads for every embedder (default: physical cores).")] = None,
     baseline: Annotated[bool, typer.Option(help="Include sentence-transformers (torch) as the baseline.")] = True,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
     as_json: JsonOpt = False,
@@ -336,7 +349,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except RaglineError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {shown(exc)}")
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ConfigError, QueryError
 from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig
+from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
 from ragline.group import GROUP_BY, group_by_doc
@@ -45,6 +47,8 @@ class EngineConfig:
     max_tokens: int = 256
     overlap: int = 32
     max_file_bytes: int = 20 * 2**20
+    # Characters of text one document may yield (a decompression bomb stops here): too_large.
+    max_doc_chars: int = DEFAULT_MAX_DOC_CHARS
     batch_chunks: int = 256
     # Each retriever's candidate depth in hybrid mode, as a multiple of k (ARCHITECTURE §5).
     hybrid_depth: int = 4
@@ -65,6 +69,22 @@ class EngineConfig:
     # store's persisted choice (or the default for a new store). A change rebuilds the ANN.
     vector_dtype: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Numbers are checked where they enter (CLI, server, library), each with what to change."""
+        ranges = {"max_file_bytes": (1, None), "max_doc_chars": (1, None), "batch_chunks": (1, None),
+                  "hybrid_depth": (1, None), "feedback_chunks": (0, None), "feedback_weight": (0.0, None),
+                  "near_dup_threshold": (0.0, 1.0), "parse_workers": (0, None),
+                  "query_cache_size": (0, None), "result_cache_size": (0, None)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            if value < low or (high is not None and value > high):
+                bound = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+                raise ConfigError(f"{name} must be {bound}, got {value!r}")
 
 
 class Engine:
@@ -145,7 +165,8 @@ class Engine:
         self._persist_config()
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
-                                  near_dup=NearDupConfig(threshold=self.config.near_dup_threshold))
+                                  near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
+                                  max_doc_chars=self.config.max_doc_chars)
         store_path = getattr(self.store, "path", None)
         listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
                                  ignore_paths=(store_path,) if store_path else (),

@@ -55,7 +55,7 @@ from ragline.ids import content_hash, make_doc_id
 from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig, NearDupIndex, minhash_signature, similarity
 from ragline.parse import SkippedInput, parse_bytes
-from ragline.parse.base import Block, assemble
+from ragline.parse.base import DEFAULT_MAX_DOC_CHARS, Block, assemble, check_doc_chars
 from ragline.parse.detect import EXTENSIONS
 from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegularFile, Outcome, SourceItem
 from ragline.sources._files import (MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash,
@@ -79,6 +79,8 @@ class IngestSettings:
     records_per_task: int = 256
     embed_queue: int = 2
     near_dup: NearDupConfig = field(default_factory=NearDupConfig)
+    # Characters of text one document (file or JSONL record) may yield; more fails as too_large.
+    max_doc_chars: int = DEFAULT_MAX_DOC_CHARS
 
 
 # ----- the parse stage (runs in worker processes) ---------------------------------------------
@@ -128,8 +130,10 @@ class RecordsTask:
 class ParseStage:
     """parse -> clean -> chunk -> signature, for one task; picklable, so it runs in a pool."""
 
-    def __init__(self, chunker: Chunker, namespace: str, max_bytes: int, near_dup: NearDupConfig):
+    def __init__(self, chunker: Chunker, namespace: str, max_bytes: int, near_dup: NearDupConfig,
+                 max_chars: int | None = DEFAULT_MAX_DOC_CHARS):
         self.chunker, self.namespace, self.max_bytes, self.near_dup = chunker, namespace, max_bytes, near_dup
+        self.max_chars = max_chars
 
     def __call__(self, task: FileTask | RecordsTask) -> TaskResult:
         result = TaskResult()
@@ -142,7 +146,7 @@ class ParseStage:
     def _file(self, task: FileTask, result: TaskResult) -> None:
         started = time.perf_counter()
         try:
-            parsed = parse_bytes(task.data, task.uri, max_bytes=self.max_bytes)
+            parsed = parse_bytes(task.data, task.uri, max_bytes=self.max_bytes, max_chars=self.max_chars)
         except SkippedInput as exc:
             result.errors.append(TaskError(task.uri, "detect", str(exc), skipped=True))
             return
@@ -173,7 +177,8 @@ class ParseStage:
                 # The title is text to search, not only metadata: BEIR-style records keep the
                 # title apart from the body, and their retrieval protocol indexes title + text.
                 blocks = ([Block(record.title)] if record.title else []) + [Block(record.text)]
-                parsed = assemble("jsonl", blocks, title=record.title, metadata=record.metadata)
+                parsed = check_doc_chars(assemble("jsonl", blocks, title=record.title, metadata=record.metadata),
+                                         self.max_chars)
             except ParseError as exc:
                 result.errors.append(TaskError(record.uri, "parse", f"line {record.line}: {exc}",
                                                drop_documents=False))
@@ -316,7 +321,8 @@ class IngestRun:
         self.progress = progress or (lambda stage, n: None)
         self.stage_seconds: dict[str, float] = {}
         self.stage_items: dict[str, int] = {}
-        self.parse_stage = ParseStage(chunker, ledger.namespace, settings.max_file_bytes, settings.near_dup)
+        self.parse_stage = ParseStage(chunker, ledger.namespace, settings.max_file_bytes, settings.near_dup,
+                                      settings.max_doc_chars)
         self.near = NearDupIndex(store.db, ledger.namespace, settings.near_dup) if settings.near_dup.enabled \
             else None
         workers = settings.parse_workers

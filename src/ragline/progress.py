@@ -1,7 +1,15 @@
-"""Rich rendering for the CLI: live ingest progress, the final report, and search hits."""
+"""Rich rendering for the CLI: live ingest progress, the final report, and search hits.
+
+Anything a user or a document controls (uris, ids, titles, headings, snippets, error reasons)
+goes through ``shown``/``terminal_safe`` before it reaches the terminal: control characters
+(ESC sequences, BEL, backspace, carriage return, C1 controls, bidi overrides) are printed as
+visible ``\\xNN``/``\\uNNNN`` escapes, and rich markup in them is escaped, so a file name
+cannot recolour, retitle or rewrite the terminal. ``--json`` output is not rendered here.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -12,6 +20,28 @@ from rich.table import Table
 from rich.text import Text
 
 from ragline.records import Hit, IngestReport
+
+# C0 controls but tab, DEL, C1 controls, and the bidi embedding/override/isolate marks.
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE_LINE = re.compile(f"[\n{_CONTROLS}]")
+_UNSAFE_TEXT = re.compile(f"[{_CONTROLS}]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(value: object, *, newlines: bool = False) -> str:
+    """``value`` as text with every control character shown as an escape (newlines kept only
+    when ``newlines``), safe to write to a terminal."""
+    return (_UNSAFE_TEXT if newlines else _UNSAFE_LINE).sub(_visible, str(value))
+
+
+def shown(value: object, *, newlines: bool = False) -> str:
+    """``terminal_safe``, then escaped for rich markup: for user text inside a markup string."""
+    return escape(terminal_safe(value, newlines=newlines))
+
 
 STAGES = ("files", "read", "parsed", "chunks", "embedded", "written", "unchanged", "failed")
 
@@ -66,7 +96,7 @@ def print_report(console: Console, report: IngestReport) -> None:
     # uris, ids and reasons are data: a record id "[/x]" must not be read as markup
     data = report.to_dict()
     docs = data["documents"]
-    console.print(f"[bold]ingested[/] namespace={escape(report.namespace)}  " + "  ".join(
+    console.print(f"[bold]ingested[/] namespace={shown(report.namespace)}  " + "  ".join(
         f"{k}={v}" for k, v in docs.items()))
     console.print(f"chunks written={data['chunks_written']} deleted={data['chunks_deleted']} "
                   f"embedded={data['chunks_embedded']} tokens={data['tokens_embedded']} "
@@ -75,15 +105,15 @@ def print_report(console: Console, report: IngestReport) -> None:
     console.print(f"elapsed {data['elapsed_s']:.2f}s  {data['docs_per_s']} docs/s  "
                   f"{data['chunks_per_s']} chunks/s")
     for item in report.failed:
-        console.print(f"[red]failed[/] {escape(item.uri)} ({item.stage}): {escape(item.reason)}")
+        console.print(f"[red]failed[/] {shown(item.uri)} ({shown(item.stage)}): {shown(item.reason)}")
     for item in report.skipped:
-        console.print(f"[yellow]skipped[/] {escape(item.uri)}: {escape(item.reason)}")
+        console.print(f"[yellow]skipped[/] {shown(item.uri)}: {shown(item.reason)}")
     for item in report.warnings:
-        console.print(f"[yellow]warning[/] {escape(item.uri)}: {escape(item.reason)}")
+        console.print(f"[yellow]warning[/] {shown(item.uri)}: {shown(item.reason)}")
     for uri, original in report.duplicates.items():
-        console.print(f"[cyan]duplicate[/] {escape(uri)} of {escape(original)}")
+        console.print(f"[cyan]duplicate[/] {shown(uri)} of {shown(original)}")
     for uri, near in report.near_duplicates.items():
-        console.print(f"[cyan]near-duplicate[/] {escape(uri)} of {escape(near['original'])} "
+        console.print(f"[cyan]near-duplicate[/] {shown(uri)} of {shown(near['original'])} "
                       f"(similarity {near['similarity']:.2f})")
     pipeline = data.get("pipeline") or {}
     if pipeline.get("wall_s"):
@@ -93,24 +123,30 @@ def print_report(console: Console, report: IngestReport) -> None:
 
 
 def print_hits(console: Console, query: str, hits: list[Hit], mode: str, elapsed: float) -> None:
-    console.print(f"[bold]{len(hits)} hit(s)[/] for {query!r} ({mode}, {elapsed * 1000:.1f} ms)")
+    console.print(f"[bold]{len(hits)} hit(s)[/] for {shown(repr(query))} ({shown(mode)}, "
+                  f"{elapsed * 1000:.1f} ms)")
     for rank, hit in enumerate(hits, start=1):
         meta = hit.chunk.metadata
         where = [f"chars {hit.chunk.start}-{hit.chunk.end}"]
         if meta.get("page"):
-            where.insert(0, f"page {meta['page']}")
+            where.insert(0, f"page {shown(meta['page'])}")
         if meta.get("heading"):
-            where.insert(0, f"§ {meta['heading']}")
+            where.insert(0, f"§ {shown(meta['heading'])}")
         if hit.page_end and hit.page_end != hit.page:
-            where[0 if not meta.get("heading") else 1] = f"pages {hit.page}-{hit.page_end}"
+            where[0 if not meta.get("heading") else 1] = f"pages {shown(hit.page)}-{shown(hit.page_end)}"
         score = f"{hit.score:.4f}"
         if hit.doc_score is not None:
             score = f"{hit.doc_score:.4f} ({len(hit.doc_matches)} matching chunk(s), best {hit.score:.4f})"
-        console.print(f"[bold]{rank}.[/] {score}  {hit.uri}  ({', '.join(where)})", highlight=False)
+        console.print(f"[bold]{rank}.[/] {score}  {shown(hit.uri)}  ({', '.join(where)})", highlight=False)
         if hit.snippet is not None:
-            text = Text("    " + hit.snippet.text)
-            for start, end in hit.snippet.highlights:
-                text.stylize("bold yellow", start + 4, end + 4)
+            raw, last = hit.snippet.text, 0
+            text = Text("    ")
+            for start, end in hit.snippet.highlights:  # each piece made safe on its own
+                text.append(terminal_safe(raw[last:start], newlines=True))
+                text.append(terminal_safe(raw[start:end], newlines=True), style="bold yellow")
+                last = end
+            text.append(terminal_safe(raw[last:], newlines=True))
             console.print(text, highlight=False)
         else:
-            console.print(f"    {' '.join(hit.chunk.text.split())[:240]}", highlight=False, markup=False)
+            console.print(f"    {terminal_safe(' '.join(hit.chunk.text.split())[:240])}", highlight=False,
+                          markup=False)

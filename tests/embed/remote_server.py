@@ -7,7 +7,7 @@
 
 ``POST /v1/embeddings`` embeds with the local embedder it was given, answers in a shuffled order
 (clients must sort by ``index``) and scales each vector by 3 (clients must normalise).
-``POST /_control`` sets faults; each counted fault applies to the next N requests, checked in
+``POST /_control`` sets faults (``reject_key`` answers 401 echoing the key it was sent); each counted fault applies to the next N requests, checked in
 this order: ``rate_limit`` (429 with the given headers), ``fail`` (a 5xx), ``max_inputs`` /
 ``max_input_chars`` (413, standing), ``slow`` (sleep before answering), ``success_headers``
 (headers on the next N 200s). ``GET /_log`` lists every request: time, inputs, status, in flight.
@@ -76,7 +76,7 @@ def create_app(embedder: Any, model: str = "test-embed") -> FastAPI:
                      "authorization": request.headers.get("authorization")}
             state.log.append(entry)
         try:
-            response = _answer(state, body)
+            response = _answer(state, body, request.headers.get("authorization"))
             entry["status"] = response.status_code
             return response
         finally:
@@ -91,8 +91,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
                         headers=headers)
 
 
-def _answer(state: ServerState, body: dict[str, Any]) -> JSONResponse:
+def _answer(state: ServerState, body: dict[str, Any], authorization: str | None = None) -> JSONResponse:
     inputs = body.get("input")
+    if fault := state.take("reject_key"):
+        # As real servers do: the rejected key, and the request's header, echoed in the body.
+        key = (authorization or "").removeprefix("Bearer ")
+        return _error(int(fault.get("status", 401)), f"Incorrect API key provided: {key}. "
+                      f"(request had Authorization: {authorization}; see https://x/api-keys)")
     if isinstance(inputs, str):
         inputs = [inputs]
     if body.get("model") != state.model:

@@ -481,3 +481,35 @@ def test_cli_ingest_and_search_through_the_remote_embedder(server, faults, tmp_p
     log = server_log(server)
     assert {e["authorization"] for e in log} == {"Bearer sk-cli"} and 413 in {e["status"] for e in log}
     assert sum(len(e["inputs"]) for e in log if e["status"] == 200) == report["chunks_embedded"] + 1
+
+
+# ----- secrets in error bodies ----------------------------------------------------------------
+KEY = "sk-live-Zq8Xw2Vb6Nm4Lk0Jh1Gf3Ds5"
+
+
+def test_a_key_echoed_by_the_server_is_redacted_from_the_error(server, faults, make_client, monkeypatch):
+    monkeypatch.setenv("SECRET_EMBED_KEY", KEY)
+    faults(reject_key={"count": 1})
+    with pytest.raises(EmbedError) as raised:
+        make_client(api_key_env="SECRET_EMBED_KEY").embed(["a"])
+    message = str(raised.value)
+    assert "HTTP 401" in message and "Incorrect API key provided: [REDACTED]" in message
+    assert KEY not in message and KEY[:12] not in message and "Authorization: [REDACTED]" in message
+    assert server_log(server)[0]["authorization"] == f"Bearer {KEY}"  # the server did get it
+
+
+def test_a_key_echoed_on_retries_never_reaches_the_report_ledger_or_dead_letters(server, faults, tmp_path,
+                                                                                 monkeypatch):
+    from ragline.engine import Engine
+
+    monkeypatch.setenv("SECRET_EMBED_KEY", KEY)
+    faults(reject_key={"count": 1000, "status": 503})  # retried until it gives up, then recorded
+    embedder = open_embedder("openai:test-embed", base_url=server.base_url, api_key_env="SECRET_EMBED_KEY",
+                             backoff_base=0.0, max_attempts=2, breaker_threshold=100)
+    with Engine.open(f"local:{tmp_path / 'store'}", embedder=embedder) as engine:
+        report = engine.ingest([FIXTURES / "good" / "bsd-license.txt"])
+        dead = engine.ledger.dead_letters()
+        stored = "\n".join(str(row) for row in engine.store.db.execute("SELECT * FROM dead_letter"))
+    assert report.failed and dead
+    everything = " ".join(f.reason for f in report.failed) + str(report.to_dict()) + stored + str(dead)
+    assert KEY not in everything and KEY[:12] not in everything and "[REDACTED]" in everything

@@ -102,3 +102,18 @@ def test_unicode_nfc_and_control_characters():
 def test_size_limit_reports_how_to_raise_it():
     with pytest.raises(ParseError, match="--max-file-size"):
         parse_bytes(b"x" * 2048, "big.txt", max_bytes=1024)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("long.txt", b"word " * 30_000),
+    ("line.txt", b"x" * 150_000),                                         # one line, no spaces
+    ("deep.html", b"<html><body>" + b"<div>nested text " * 20_000 + b"</body></html>"),
+    ("doc.md", b"# Title\n\n" + b"A paragraph of markdown text.\n\n" * 5_000),
+])
+def test_every_parsers_output_is_held_to_the_character_limit(name, data):
+    from ragline.parse import TooLarge
+
+    with pytest.raises(TooLarge, match=r"^too_large: [\d,]+ characters of \w+ text, over the limit of "
+                                       r"100,000 characters per document"):
+        parse_bytes(data, name, max_chars=100_000)
+    assert len(parse_bytes(data, name, max_chars=10_000_000).text) > 100_000

@@ -27,7 +27,19 @@ def _onnx_options(query: str) -> dict[str, object]:
             options[key] = _ONNX_OPTIONS[key](value)
         except ValueError as exc:
             raise ConfigError(f"onnx embedder option {key}={value!r} is not a {_ONNX_OPTIONS[key].__name__}") from exc
+        if _ONNX_OPTIONS[key] is int and options[key] < 1:  # type: ignore[operator]
+            raise ConfigError(f"onnx embedder option {key}={value!r} must be at least 1")
     return options
+
+
+def _hashing_dim(argument: str) -> int:
+    try:
+        dim = int(argument or 64)
+    except ValueError as exc:
+        raise ConfigError(f"hashing embedder: 'hashing:DIM' needs a whole number, got {argument!r}") from exc
+    if not 1 <= dim <= 65536:
+        raise ConfigError(f"hashing embedder: dimension must be in 1..65536, got {dim}")
+    return dim
 
 
 def open_embedder(spec: str = "onnx", **options: object) -> Embedder:
@@ -49,7 +61,7 @@ def open_embedder(spec: str = "onnx", **options: object) -> Embedder:
         return OnnxEmbedder(model or DEFAULT_MODEL, **{**spec_options, **options})  # type: ignore[arg-type]
     if backend == "hashing" and not precision:
         from ragline.embed.hashing import HashingEmbedder
-        return HashingEmbedder(int(argument or 64))
+        return HashingEmbedder(_hashing_dim(argument))
     if backend == "openai":
         from ragline.embed.remote import RemoteConfig, RemoteEmbedder
         return RemoteEmbedder(RemoteConfig.resolve(argument, **options))

@@ -1,5 +1,7 @@
 """Embeddings from any OpenAI-compatible ``POST {base_url}/embeddings`` server (OpenAI, TEI, vLLM,
 Infinity), with rate limiting, adaptive concurrency, retries, 413 splitting and a circuit breaker.
+Whatever a server answers is redacted (``ragline.redact``: the key sent, key-like values) before
+it becomes part of an error, so no key reaches a terminal, a dead letter or a log.
 
     embedder = open_embedder("openai:text-embedding-3-small")     # key from $OPENAI_API_KEY
     embedder = RemoteEmbedder(RemoteConfig.resolve("bge-small", base_url="http://127.0.0.1:8080/v1"))
@@ -32,6 +34,7 @@ from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
 from ragline.embed.tokenizer import ModelTokenizer
 from ragline.errors import ConfigError, EmbedError
+from ragline.redact import redact
 
 ENV_PREFIX = "RAGLINE_EMBED_"
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -352,7 +355,7 @@ class RemoteEmbedder:
             self.breaker.on_failure(outcome.reason)
             return None
         except httpx.TransportError as exc:
-            outcome.reason = f"connection error ({type(exc).__name__}: {exc})"
+            outcome.reason = f"connection error ({type(exc).__name__}: {self._redact(str(exc))})"
             self.breaker.on_failure(outcome.reason)
             return None
         status = response.status_code
@@ -366,7 +369,7 @@ class RemoteEmbedder:
                 self.limiter.observe({}, actual_tokens=usage, estimated_tokens=tokens)
             outcome.success = True
             return vectors
-        outcome.reason = f"HTTP {status}: {_snippet(response)}"
+        outcome.reason = f"HTTP {status}: {_snippet(response, self._redact)}"
         if status >= 500 or status == 408:
             self.breaker.on_failure(outcome.reason)
         else:
@@ -396,8 +399,8 @@ class RemoteEmbedder:
             items = body["data"]
             by_index = {int(item["index"]): item["embedding"] for item in items}
         except (ValueError, KeyError, TypeError) as exc:
-            raise EmbedError(f"{self.url} sent a malformed embeddings response ({exc!r}): "
-                             f"{_snippet(response)}") from exc
+            raise EmbedError(f"{self.url} sent a malformed embeddings response "
+                             f"({type(exc).__name__}): {_snippet(response, self._redact)}") from None
         if len(items) != expected or sorted(by_index) != list(range(expected)):
             raise EmbedError(f"{self.url} answered {len(items)} embeddings with indices "
                              f"{sorted(by_index)[:10]} for {expected} inputs")
@@ -416,17 +419,23 @@ class RemoteEmbedder:
         tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         return vectors, int(tokens) if isinstance(tokens, int) else None
 
+    def _redact(self, text: str) -> str:
+        """Server text without secrets: the key this client sends, and anything key-like."""
+        return redact(text, [os.environ.get(self.config.api_key_env)])
+
     def describe(self) -> dict[str, Any]:
         """The resolved configuration (no secrets: the key is never a field)."""
         return {**asdict(self.config), "url": self.url, "revision": self.revision}
 
 
-def _snippet(response: Any, limit: int = 200) -> str:
+def _snippet(response: Any, clean: Any = redact, limit: int = 200) -> str:
+    """The start of a response body, redacted by ``clean`` *before* it is cut (a key cut in two
+    would no longer be recognised)."""
     try:
         text = response.text
     except Exception:  # noqa: BLE001 - a body that cannot be decoded is still an answer
         return "<unreadable body>"
-    text = " ".join(text.split())
+    text = clean(" ".join(text[:64 * 1024].split()))
     return text[:limit] + ("..." if len(text) > limit else "")
 
 

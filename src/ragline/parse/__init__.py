@@ -7,7 +7,16 @@ The kind is chosen by content sniffing first (a PDF is a PDF whatever its name),
 Unknown or binary files raise ``SkippedInput``; broken ones raise ``ParseError`` with a reason.
 """
 
-from ragline.parse.base import Block, ParsedDoc, SkippedInput, assemble
+from ragline.parse.base import (
+                                DEFAULT_MAX_DOC_CHARS,
+                                Block,
+                                ParsedDoc,
+                                SkippedInput,
+                                TooLarge,
+                                assemble,
+                                check_doc_chars,
+)
 from ragline.parse.detect import detect_kind, parse_bytes
 
-__all__ = ["Block", "ParsedDoc", "SkippedInput", "assemble", "detect_kind", "parse_bytes"]
+__all__ = ["DEFAULT_MAX_DOC_CHARS", "Block", "ParsedDoc", "SkippedInput", "TooLarge", "assemble",
+           "check_doc_chars", "detect_kind", "parse_bytes"]

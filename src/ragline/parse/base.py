@@ -14,6 +14,27 @@ class SkippedInput(ParseError):
     """The input is not something ragline ingests (binary, unknown type); not an error in it."""
 
 
+# Characters of text one document may yield (``--max-doc-chars``). Chunking holds ~30 bytes per
+# character at its peak (README "Reliability and limits"), so this bounds a parse worker's memory
+# whatever a small file expands to (a PDF whose compressed streams hold gigabytes of text).
+DEFAULT_MAX_DOC_CHARS = 10_000_000
+
+
+class TooLarge(ParseError):
+    """The document yields more text than the per-document limit; its reason starts ``too_large:``."""
+
+    def __init__(self, detail: str, max_chars: int):
+        super().__init__(f"too_large: {detail}, over the limit of {max_chars:,} characters per "
+                         "document (raise --max-doc-chars to ingest it)")
+
+
+def check_doc_chars(parsed: ParsedDoc, max_chars: int | None) -> ParsedDoc:
+    """Every parser's output passes here: a document over ``max_chars`` characters fails."""
+    if max_chars is not None and len(parsed.text) > max_chars:
+        raise TooLarge(f"{len(parsed.text):,} characters of {parsed.kind} text", max_chars)
+    return parsed
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     text: str

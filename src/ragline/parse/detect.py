@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import PurePosixPath
 
 from ragline.errors import ParseError
-from ragline.parse.base import ParsedDoc, SkippedInput
+from ragline.parse.base import ParsedDoc, SkippedInput, check_doc_chars
 from ragline.parse.text import sniff_bom
 
 EXTENSIONS = {
@@ -63,7 +63,14 @@ def detect_kind(data: bytes, name: str) -> str:
     return kind
 
 
-def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> ParsedDoc:
+def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None,
+                max_chars: int | None = None) -> ParsedDoc:
+    """Parse one file's bytes; more than ``max_chars`` characters of text fail with ``TooLarge``
+    (a PDF stops extracting at the page that crosses it)."""
+    return check_doc_chars(_parse(data, name, max_bytes, max_chars), max_chars)
+
+
+def _parse(data: bytes, name: str, max_bytes: int | None, max_chars: int | None) -> ParsedDoc:
     if not data:
         raise SkippedInput("empty file")
     if max_bytes is not None and len(data) > max_bytes:
@@ -83,5 +90,5 @@ def parse_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> Pars
         return parse_html(data)
     if kind == "pdf":
         from ragline.parse.pdf import parse_pdf
-        return parse_pdf(data)
+        return parse_pdf(data, max_chars=max_chars)
     raise ParseError(f"{kind} files hold many records; read them with the JSONL source")
