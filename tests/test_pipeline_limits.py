@@ -34,7 +34,10 @@ def test_too_large_documents_are_failures_with_a_clear_reason(tmp_path, engine_f
     assert set(failed) == {"bomb.pdf", "line.txt", "records.jsonl#big"}
     assert set(dead) == {"bomb.pdf", "line.txt"}  # JSONL record failures are not dead-lettered (yet)
     assert all(reason.startswith("too_large: ") for reason in dead.values())
-    assert all(reason.startswith("too_large: ") and "raise --max-doc-chars" in reason for reason in failed.values())
+    # a JSONL record's reason names its line first ("line 1: too_large: ...")
+    assert all(reason.split(": ", 1)[-1 if reason.startswith("line ") else 0].startswith("too_large")
+               and "raise --max-doc-chars" in reason for reason in failed.values())
+    assert failed["records.jsonl#big"].startswith("line 1: too_large: ")
     assert "by page 3 of 50" in failed["bomb.pdf"]  # ~97k characters a page: stopped at the third
     assert report.counts["new"] == 2                       # ok.md and records.jsonl#small
     assert [f["reason"] for f in report.to_dict()["failed"]] == [f.reason for f in report.failed]

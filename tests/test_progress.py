@@ -88,8 +88,9 @@ def test_cli_neutralises_terminal_output_but_json_stays_exact(tmp_path):
 
     human = ragline("ingest", str(source.parent)) + ragline("search", "basalt lava", "--mode", "bm25")
     assert "\x1b" not in human and "\x07" not in human   # not a terminal: every ESC would be the data's
-    assert "\\x1b]0;pwned\\x07" in human and "[red]x[/red]" in human
+    assert "%1B]0;pwned%07%1B[2J[red]x[/red]" in human                  # the uri, percent-encoded
     report = json.loads(ragline("ingest", str(source.parent), "--json", store="json"))
     assert report["failed"][0]["uri"].endswith("#line=2")
     hits = json.loads(ragline("search", "basalt lava", "--mode", "bm25", "--json", store="json"))
-    assert hits[0]["uri"].endswith("#" + record_id)  # exact, control characters and all
+    # exact: the uri as stored (the id's control characters percent-encoded), nothing added
+    assert hits[0]["uri"].endswith("#id%1B]0;pwned%07%1B[2J[red]x[/red]")
