@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from ragline.store.filters import metadata_numbers
+from ragline.store.local._layout import NAMESPACE_SCHEMA
 
 SCHEMA_VERSION = 1
 
@@ -102,7 +104,13 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 MAX_VARIABLES = 900
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open (creating when needed) the store's database. ``read_only`` opens a store on a
+    read-only mount or file: SQLite may then neither write nor create its WAL side files, so it
+    opens the file as immutable, and nothing is created or migrated."""
+    if read_only:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -110,11 +118,19 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.executescript(SCHEMA)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(embed_cache)")}
-    if "model" not in columns:  # stores made before the cache recorded its model
-        conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
-    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    # Schema and migrations in one write transaction: processes that open a new store at the same
+    # moment take turns, and the second finds the first's work done (an ALTER run twice fails).
+    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + NAMESPACE_SCHEMA)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(embed_cache)")}
+        if "model" not in columns:  # stores made before the cache recorded its model
+            conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     _migrate_chunk_nums(conn)
     return conn
 
@@ -140,7 +156,8 @@ def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO meta VALUES ('chunk_nums', '1')")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 

@@ -8,8 +8,11 @@
     LocalStore(Path("ragline-data"), vector_dtype="binary")   # re-quantizes the ANN from SQLite
 
 SQLite (``ragline.db``) is the source of truth. The HNSW and BM25 indexes under
-``index/<namespace>/`` are derived: each records the change sequence it has applied and
+``index/<folder>/`` are derived: each records the change sequence it has applied and
 catches up from SQLite's change log when opened or searched, or is rebuilt from the chunk table.
+Each namespace's folder is recorded in SQLite (``_layout.py``: injective, whatever the names),
+and an inter-process lock lets several processes build, sync and read the same indexes.
+A store on a read-only mount is opened read-only: searches work, nothing is written.
 
 The ANN index's ``vector_dtype`` (float32, float16, int8 or binary; see ``ann.py``) is chosen when
 the store is created and persisted in its meta table; opening it with another dtype records the
@@ -19,8 +22,9 @@ new one and rebuilds the ANN index from the float16 vectors in SQLite.
 from __future__ import annotations
 
 import json
-import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,12 +36,15 @@ from typing import Any
 import numpy as np
 
 from ragline._faults import crashpoint
-from ragline.errors import StoreError
+from ragline.errors import ConfigError, StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
+from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, copy_for_reading,
+                                         index_dir_name, known_namespaces, migrate_layout, read_only_dir_name,
+                                         remove_leftovers, uncommitted_segment_files, writable)
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, DtypeChanged, check_dtype
-from ragline.store.local.bm25 import Bm25Index
+from ragline.store.local.bm25 import AnalyzerMismatch, Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
@@ -76,18 +83,57 @@ def _row_to_chunk(row: tuple) -> Chunk:
 
 class LocalStore:
     def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True,
-                 vector_dtype: str | None = None):
+                 vector_dtype: str | None = None, create: bool = True):
+        """``create=False`` (read-only commands): a store or namespace that does not exist is a
+        ConfigError instead of being created."""
         self.path = Path(path)
-        self.namespace = namespace
+        self.namespace = check_namespace(namespace)
         self.auto_sync = auto_sync
+        check_store_folder(self.path)
+        if not create and not (self.path / "ragline.db").is_file():
+            raise ConfigError(f"no ragline store at {self.path} (ingest into it first, or check --store)")
+        self.read_only = not writable(self.path)
+        self._scratch: Path | None = None   # read-only stores: where tantivy may open its files
+        self.db: sqlite3.Connection = None  # type: ignore[assignment]
         try:
-            self.db: sqlite3.Connection = connect(self.path / "ragline.db")
-            self.db.executescript(_MULTIVECTOR_SCHEMA)
+            self.db = connect(self.path / "ragline.db", read_only=self.read_only)
+            if not self.read_only:
+                self.db.executescript(_MULTIVECTOR_SCHEMA)
+                migrate_layout(self.db, self.path / "index")
+            if not create and namespace not in known_namespaces(self.db):
+                raise ConfigError(f"store {self.path} has no namespace {namespace!r} "
+                                  f"(it has: {', '.join(map(repr, sorted(known_namespaces(self.db)))) or 'none'})")
+            if self.read_only:
+                folder = read_only_dir_name(self.db, self.path / "index", namespace)
+            else:
+                folder = index_dir_name(self.db, namespace)
         except sqlite3.Error as exc:
+            if self.db is not None:
+                self.db.close()
             raise StoreError(f"cannot open store at {self.path}: {exc}") from exc
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", namespace)
-        self.index_dir = self.path / "index" / safe
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            if self.db is not None:
+                self.db.close()
+            raise
+        # No folder (a read-only store whose old layout gave this name none): indexes are built
+        # in memory from SQLite.
+        self.index_dir = self.path / "index" / (folder or ".none")
+        self._files = IndexLock(None if self.read_only else self.index_dir / ".lock")
+        if not self.read_only:
+            try:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                if self._files.try_exclusive():  # else someone is writing: they, or the next open, clean
+                    try:
+                        remove_leftovers(self.index_dir)
+                        if uncommitted_segment_files(self.index_dir / "bm25"):
+                            Bm25Index(self.index_dir / "bm25").collect_garbage()
+                    except (ValueError, AnalyzerMismatch):
+                        pass  # an unreadable index: the first use rebuilds it
+                    finally:
+                        self._files.release()
+            except OSError as exc:
+                self.db.close()
+                raise StoreError(f"cannot prepare the index folder {self.index_dir}: {exc}") from exc
         self._ann: AnnIndex | None = None
         self._bm25: Bm25Index | None = None
         self.problems: list[str] = []   # what was found wrong with derived indexes on load
@@ -111,34 +157,50 @@ class LocalStore:
         if self.db is None:
             return
         try:
-            if self._ann is not None or self._bm25 is not None:
+            if (self._ann is not None or self._bm25 is not None) and not self.read_only:
                 self.flush()
         finally:
             if self._retriever is not None:
                 self._retriever.shutdown()
             if self._bm25 is not None:
                 self._bm25.close()
+            self._files.close()
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
             self.db.close()
             self.db = None  # type: ignore[assignment]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One SQLite write transaction (nested calls join it). SQLite's failures (disk full,
+        I/O error, read-only file) roll it back and become a StoreError."""
         with self._lock:
-            if self._tx_depth == 0:
-                self.db.execute("BEGIN IMMEDIATE")
-            self._tx_depth += 1
+            if self.read_only:
+                raise StoreError(f"the store at {self.path} is read-only (a read-only mount or file): "
+                                 "it can be searched, not written")
             try:
-                yield
-            except BaseException:
+                if self._tx_depth == 0:
+                    self.db.execute("BEGIN IMMEDIATE")
+                self._tx_depth += 1
+                try:
+                    yield
+                except BaseException:
+                    self._tx_depth -= 1
+                    if self._tx_depth == 0 and self.db.in_transaction:  # SQLite may have rolled back
+                        self.db.execute("ROLLBACK")
+                    raise
                 self._tx_depth -= 1
                 if self._tx_depth == 0:
-                    self.db.execute("ROLLBACK")
-                raise
-            self._tx_depth -= 1
-            if self._tx_depth == 0:
-                crashpoint("commit")
-                self.db.execute("COMMIT")
-                self.generation += 1
+                    crashpoint("commit")
+                    try:
+                        self.db.execute("COMMIT")
+                    except BaseException:
+                        if self.db.in_transaction:
+                            self.db.execute("ROLLBACK")
+                        raise
+                    self.generation += 1
+            except sqlite3.Error as exc:
+                raise StoreError(f"store {self.path}: {exc}") from exc
 
     # ----- settings persisted beside the data -------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -171,14 +233,14 @@ class LocalStore:
         if not chunks:
             return 0
         dim = self.dim
-        if dim is None:
-            self.set_meta("dim", str(vectors.shape[1]))
-            self.set_meta("vector_dtype", self.vector_dtype)
-        elif vectors.shape[1] != dim:
+        if dim is not None and vectors.shape[1] != dim:
             raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
                              f"{dim}-d vectors (built with another embedder? use a new store)")
         added = 0
         with self.transaction():
+            if dim is None:
+                self.set_meta("dim", str(vectors.shape[1]))
+                self.set_meta("vector_dtype", self.vector_dtype)
             for chunk, vector in zip(chunks, vectors):
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO chunks (chunk_id, namespace, doc_id, idx, text, start, end,"
@@ -231,36 +293,72 @@ class LocalStore:
 
     @property
     def ann(self) -> AnnIndex:
+        """The ANN index: loaded from its file, or (missing, damaged, another dtype) rebuilt
+        from SQLite by one process while the others wait for its file, then load it."""
         if self._ann is None:
-            path = self.index_dir / "ann.npz"
-            try:
-                self._ann = AnnIndex.load(path, self.vector_dtype)
-            except DtypeChanged:
-                self._ann = None  # the dtype was changed: re-quantize from SQLite
-            except FileNotFoundError:
-                if self.count():
-                    self.problems.append("ann index file is missing")
-                self._ann = None
-            except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
-                self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
-                self._ann = None
-            if self._ann is None:
-                self._ann = self._build_ann()
+            with self._files.shared():
+                ann = self._load_ann(note_problems=True)
+            if ann is None:
+                with self._files.exclusive():
+                    ann = self._load_ann(note_problems=False)  # built by another process meanwhile?
+                    if ann is None:
+                        ann = self._build_ann()
+                        if not self.read_only:
+                            self._save_ann(ann)
+            self._ann = ann
         return self._ann
+
+    def _load_ann(self, note_problems: bool) -> AnnIndex | None:
+        try:
+            return AnnIndex.load(self.index_dir / "ann.npz", self.vector_dtype)
+        except DtypeChanged:
+            return None  # the dtype was changed: re-quantize from SQLite
+        except FileNotFoundError:
+            if note_problems and self.count():
+                self.problems.append("ann index file is missing")
+        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
+            if note_problems:
+                self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
+        return None
+
+    def _save_ann(self, ann: AnnIndex) -> None:
+        with self._files.exclusive():
+            try:
+                ann.save(self.index_dir / "ann.npz")
+            except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+                raise StoreError(f"cannot write the ANN index in {self.index_dir}: "
+                                 f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}") from exc
+
+    def open_bm25_files(self) -> Bm25Index:
+        """The BM25 index as it is on disk (FileNotFoundError when there is none). On a read-only
+        store, a private copy of it (tantivy opens lock files even to read)."""
+        path = self.index_dir / "bm25"
+        if not (path / "meta.json").is_file():
+            raise FileNotFoundError(path)
+        if self.read_only:
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix="ragline-readonly-"))
+            path = copy_for_reading(path, self._scratch)
+        return Bm25Index(path)
 
     @property
     def bm25(self) -> Bm25Index:
         if self._bm25 is None:
-            path = self.index_dir / "bm25"
-            try:
-                self._bm25 = Bm25Index(path)
-                self._bm25.num_docs()
-                if self._bm25.applied_seq == 0 and self.count():
-                    self.problems.append("bm25 index is missing")
+            with self._files.exclusive() if not self.read_only else self._lock:
+                try:
+                    self._bm25 = self.open_bm25_files()
+                    self._bm25.num_docs()
+                    if self._bm25.applied_seq == 0 and self.count():
+                        self.problems.append("bm25 index is missing")
+                        self._rebuild_bm25()
+                except FileNotFoundError:
+                    if self.count():
+                        self.problems.append("bm25 index is missing")
                     self._rebuild_bm25()
-            except Exception as exc:  # noqa: BLE001 - tantivy raises ValueError/OSError variants
-                self.problems.append(f"bm25 index is unreadable ({type(exc).__name__}: {exc})")
-                self._rebuild_bm25()
+                except Exception as exc:  # noqa: BLE001 - tantivy raises ValueError/OSError variants
+                    self.problems.append(f"bm25 index is unreadable ({type(exc).__name__}: {exc})")
+                    self._rebuild_bm25()
+        assert self._bm25 is not None
         return self._bm25
 
     def _iter_rows(self, columns: str) -> Iterator[list[tuple]]:
@@ -301,27 +399,50 @@ class LocalStore:
         return ann
 
     def _rebuild_bm25(self) -> None:
-        if self._bm25 is not None:
-            self._bm25.close()
-        Bm25Index.destroy(self.index_dir / "bm25")
-        self._bm25 = Bm25Index(self.index_dir / "bm25")
-        seq = self._max_seq()
-        for rows in self._iter_rows("id, text, metadata, doc_id"):
-            self._bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
-            crashpoint("index")
-        self._bm25.commit(seq)
+        """Refill the BM25 index from SQLite. A readable index is emptied and refilled by one
+        commit, so readers see the old index until the new one is complete; only an unreadable
+        one is deleted first. Read-only stores build theirs in a private folder."""
+        with self._files.exclusive():
+            if self._bm25 is not None:
+                self._bm25.close()
+                self._bm25 = None
+            if self.read_only:
+                if self._scratch is None:
+                    self._scratch = Path(tempfile.mkdtemp(prefix="ragline-readonly-"))
+                path = self._scratch / "bm25"
+                Bm25Index.destroy(path)
+            else:
+                path = self.index_dir / "bm25"
+            try:
+                index = Bm25Index(path)
+                index.clear()
+            except Exception:  # noqa: BLE001 - unreadable or built with another analyzer
+                Bm25Index.destroy(path)
+                index = Bm25Index(path)
+            self._bm25 = index
+            seq = self._max_seq()
+            try:
+                for rows in self._iter_rows("id, text, metadata, doc_id"):
+                    index.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
+                    crashpoint("index")
+                index.commit(seq)
+            except (OSError, ValueError) as exc:
+                index.close()
+                raise StoreError(f"cannot write the BM25 index in {path}: {exc}") from exc
 
     def rebuild_indexes(self) -> None:
-        with self._lock:
+        with self._lock, self._files.exclusive():
             self._ann = self._build_ann()
             self._rebuild_bm25()
             self.flush()
 
     def sync(self) -> int:
-        """Apply the change log to both derived indexes; returns how many changes were applied."""
-        with self._lock:
+        """Apply the change log to both derived indexes; returns how many changes were applied.
+        Holds the index lock: one process at a time writes the shared BM25 files."""
+        with self._lock, self._files.exclusive(), self._index_errors():
             self._reload_if_log_trimmed()
             ann, bm25 = self.ann, self.bm25
+            bm25.refresh()  # another process may have applied (and committed) changes since
             start = min(ann.applied_seq, bm25.applied_seq)
             changes = self.db.execute(
                 "SELECT seq, op, chunk FROM changes WHERE namespace = ? AND seq > ? ORDER BY seq",
@@ -360,6 +481,18 @@ class LocalStore:
             self.generation += 1
             return len(changes)
 
+    @contextmanager
+    def _index_errors(self) -> Iterator[None]:
+        """tantivy's write failures (disk full, I/O error) as a StoreError; the index is reopened
+        from its last commit by the next use."""
+        try:
+            yield
+        except (OSError, ValueError) as exc:
+            if self._bm25 is not None:
+                self._bm25.close()
+                self._bm25 = None
+            raise StoreError(f"cannot update the indexes in {self.index_dir}: {exc}") from exc
+
     def _reload_if_log_trimmed(self) -> None:
         """Another process (a second Engine on this path) may have applied changes, saved its
         indexes and trimmed the log past what this process's in-memory indexes hold: those
@@ -377,10 +510,12 @@ class LocalStore:
 
     def flush(self) -> None:
         """Sync derived indexes, write them durably, and trim the change log they both applied."""
-        with self._lock:
+        with self._lock, self._files.exclusive():
             self.sync()
+            if self.read_only:
+                return
             ann = self.ann
-            ann.save(self.index_dir / "ann.npz")
+            self._save_ann(ann)
             applied = min(ann.applied_seq, self.bm25.applied_seq)
             if applied:
                 with self.transaction():
