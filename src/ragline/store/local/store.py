@@ -824,8 +824,10 @@ class LocalStore:
         return {"multivector_chunks": chunks, "multivector_vectors": vectors, "multivector_bytes": size}
 
 
-def _open_local(rest: str, namespace: str) -> LocalStore:
-    return LocalStore(Path(rest or "ragline-data"), namespace)
+def _open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
+    if not rest.strip():
+        raise ConfigError("the store path is empty: give local:PATH, e.g. local:./ragline-data")
+    return LocalStore(Path(rest), namespace, create=create)
 
 
 register_store("local", _open_local)
