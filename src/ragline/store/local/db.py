@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -113,7 +114,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _set_wal(conn)
     # NORMAL in WAL mode survives any process crash; only a power loss can drop the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
@@ -133,6 +134,21 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         raise
     _migrate_chunk_nums(conn)
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
+    """Switch to WAL. Switching needs a moment alone with the file and SQLite answers 'locked'
+    at once (no busy wait) while another process opens or creates the same new store, so retry."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
