@@ -250,11 +250,15 @@ def uncommitted_segment_files(bm25_dir: Path) -> list[str]:
     garbage collection removes them)."""
     import json
 
+    if not bm25_dir.is_dir():
+        return []
     try:
         meta = json.loads((bm25_dir / "meta.json").read_text())
         live = {str(seg["segment_id"]).replace("-", "") for seg in meta.get("segments", [])}
-    except (OSError, ValueError, TypeError, KeyError):
-        return []
+    except FileNotFoundError:
+        live = set()  # no commit at all
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return []  # unreadable: the store rebuilds the whole index
     return [entry.name for entry in bm25_dir.iterdir()
             if not entry.name.startswith(".") and "." in entry.name
             and len(entry.name.split(".", 1)[0]) == 32 and entry.name.split(".", 1)[0] not in live]
@@ -298,3 +302,10 @@ def copy_for_reading(source: Path, scratch: Path) -> Path:
     target = Path(tempfile.mkdtemp(dir=scratch)) / source.name
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(".tantivy-*.lock"))
     return target
+
+
+def remove_uncommitted_segments(bm25_dir: Path) -> None:
+    """Delete tantivy segment files that no commit refers to (a failed or killed commit wrote
+    them). Call holding the index lock exclusively, with no writer of this process open."""
+    for name in uncommitted_segment_files(bm25_dir):
+        (bm25_dir / name).unlink(missing_ok=True)

@@ -246,11 +246,6 @@ class Bm25Index:
             except ValueError:
                 pass  # a writer whose commit failed (disk full) has nothing left to roll back
 
-    def collect_garbage(self) -> None:
-        """Delete files no commit refers to (what a failed commit wrote). Hold the index lock."""
-        self.writer.garbage_collect_files()
-        self.close()
-
     @staticmethod
     def destroy(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)

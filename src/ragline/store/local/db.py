@@ -10,8 +10,10 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+from ragline.errors import StoreError
 from ragline.store.filters import metadata_numbers
 from ragline.store.local._layout import NAMESPACE_SCHEMA
 
@@ -101,6 +103,57 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 """
 
+class SQLiteFailure(StoreError, sqlite3.OperationalError):
+    """The database file itself failed (disk full, I/O error, read-only, locked too long): a
+    StoreError for callers (the CLI prints one line and exits 2), still a sqlite3 error for the
+    code that handles those."""
+
+
+# Error names (prefixes) that say the file or its disk failed, not the statement.
+_FILE_FAILURES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
+                  "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_LOCKED")
+
+
+class _Connection(sqlite3.Connection):
+    """Translates file failures at the backend boundary, for every user of the connection
+    (store, ledger, embedding cache, near-dup index)."""
+
+    def _failure(self, exc: sqlite3.Error) -> BaseException:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if isinstance(exc, SQLiteFailure) or not name.startswith(_FILE_FAILURES):
+            return exc
+        failure = SQLiteFailure(f"{getattr(self, 'path', 'store database')}: {exc}")
+        failure.sqlite_errorcode, failure.sqlite_errorname = exc.sqlite_errorcode, name  # type: ignore[attr-defined]
+        return failure
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def executescript(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executescript(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+
 # SQLite's default limit on bound variables is 32766 since 3.32; stay well below it.
 MAX_VARIABLES = 900
 
@@ -111,9 +164,14 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     opens the file as immutable, and nothing is created or migrated."""
     if read_only:
         uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
-        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30,
+                               factory=_Connection)
+        conn.path = path  # type: ignore[attr-defined]
+        return conn
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30,
+                           factory=_Connection)
+    conn.path = path  # type: ignore[attr-defined]
     _set_wal(conn)
     # NORMAL in WAL mode survives any process crash; only a power loss can drop the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")

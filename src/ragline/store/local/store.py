@@ -42,9 +42,9 @@ from ragline.store.base import Filter, metadata_tags, register_store
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, copy_for_reading,
                                          index_dir_name, known_namespaces, migrate_layout, read_only_dir_name,
-                                         remove_leftovers, uncommitted_segment_files, writable)
+                                         remove_leftovers, remove_uncommitted_segments, writable)
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, DtypeChanged, check_dtype
-from ragline.store.local.bm25 import AnalyzerMismatch, Bm25Index
+from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
@@ -125,16 +125,14 @@ class LocalStore:
                 if self._files.try_exclusive():  # else someone is writing: they, or the next open, clean
                     try:
                         remove_leftovers(self.index_dir)
-                        if uncommitted_segment_files(self.index_dir / "bm25"):
-                            Bm25Index(self.index_dir / "bm25").collect_garbage()
-                    except (ValueError, AnalyzerMismatch):
-                        pass  # an unreadable index: the first use rebuilds it
+                        remove_uncommitted_segments(self.index_dir / "bm25")
                     finally:
                         self._files.release()
             except OSError as exc:
                 self.db.close()
                 raise StoreError(f"cannot prepare the index folder {self.index_dir}: {exc}") from exc
         self._ann: AnnIndex | None = None
+        self._ann_saved: tuple[AnnIndex, int] | None = None  # what the file holds: skip re-saving it
         self._bm25: Bm25Index | None = None
         self.problems: list[str] = []   # what was found wrong with derived indexes on load
         self._tx_depth = 0
@@ -199,6 +197,8 @@ class LocalStore:
                             self.db.execute("ROLLBACK")
                         raise
                     self.generation += 1
+            except StoreError:
+                raise
             except sqlite3.Error as exc:
                 raise StoreError(f"store {self.path}: {exc}") from exc
 
@@ -310,7 +310,9 @@ class LocalStore:
 
     def _load_ann(self, note_problems: bool) -> AnnIndex | None:
         try:
-            return AnnIndex.load(self.index_dir / "ann.npz", self.vector_dtype)
+            ann = AnnIndex.load(self.index_dir / "ann.npz", self.vector_dtype)
+            self._ann_saved = (ann, ann.applied_seq)
+            return ann
         except DtypeChanged:
             return None  # the dtype was changed: re-quantize from SQLite
         except FileNotFoundError:
@@ -325,9 +327,13 @@ class LocalStore:
         with self._files.exclusive():
             try:
                 ann.save(self.index_dir / "ann.npz")
-            except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
-                raise StoreError(f"cannot write the ANN index in {self.index_dir}: "
-                                 f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}") from exc
+                self._ann_saved = (ann, ann.applied_seq)
+            except OSError as exc:
+                raise StoreError(f"cannot write the ANN index in {self.index_dir}: {exc}") from exc
+            except RuntimeError as exc:  # faiss reports a failed write so, without the errno
+                free = shutil.disk_usage(self.index_dir).free
+                raise StoreError(f"cannot write the ANN index in {self.index_dir}: the write failed "
+                                 f"({free} bytes free on its disk)") from exc
 
     def open_bm25_files(self) -> Bm25Index:
         """The BM25 index as it is on disk (FileNotFoundError when there is none). On a read-only
@@ -428,6 +434,8 @@ class LocalStore:
                 index.commit(seq)
             except (OSError, ValueError) as exc:
                 index.close()
+                self._bm25 = None
+                remove_uncommitted_segments(path)  # what the failed commit wrote
                 raise StoreError(f"cannot write the BM25 index in {path}: {exc}") from exc
 
     def rebuild_indexes(self) -> None:
@@ -491,6 +499,7 @@ class LocalStore:
             if self._bm25 is not None:
                 self._bm25.close()
                 self._bm25 = None
+                remove_uncommitted_segments(self.index_dir / "bm25")  # what the failed commit wrote
             raise StoreError(f"cannot update the indexes in {self.index_dir}: {exc}") from exc
 
     def _reload_if_log_trimmed(self) -> None:
@@ -515,7 +524,8 @@ class LocalStore:
             if self.read_only:
                 return
             ann = self.ann
-            self._save_ann(ann)
+            if self._ann_saved is None or self._ann_saved != (ann, ann.applied_seq):
+                self._save_ann(ann)
             applied = min(ann.applied_seq, self.bm25.applied_seq)
             if applied:
                 with self.transaction():
