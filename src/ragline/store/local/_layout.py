@@ -96,6 +96,7 @@ def index_dir_name(db: sqlite3.Connection, namespace: str) -> str:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    assert name is not None
     return name
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,30 +39,18 @@ from ragline.errors import ConfigError, StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
-from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, copy_for_reading,
-                                         index_dir_name, known_namespaces, migrate_layout, read_only_dir_name,
-                                         remove_leftovers, remove_uncommitted_segments, writable)
-from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, DtypeChanged, check_dtype
+from ragline.store.local._derived import DerivedIndexFiles
+from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, index_dir_name,
+                                         known_namespaces, migrate_layout, read_only_dir_name, remove_leftovers,
+                                         remove_uncommitted_segments, writable)
+from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
+from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
 SMALL_ROWID_SET = 4096
 _CHUNK_COLUMNS = "id, chunk_id, doc_id, idx, text, start, end, token_count, content_hash, metadata"
-
-# Several vectors per chunk (token vectors of a late-interaction model, for MaxSim re-ranking).
-# Keyed by the chunk's row id, which is never reused; the trigger deletes them with their chunk
-# on every path that deletes chunks.
-_MULTIVECTOR_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunk_multivectors (
-    chunk INTEGER PRIMARY KEY,
-    n INTEGER NOT NULL,
-    dim INTEGER NOT NULL,
-    vectors BLOB NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS chunk_multivectors_follow_chunk AFTER DELETE ON chunks
-BEGIN DELETE FROM chunk_multivectors WHERE chunk = old.id; END;
-"""
 
 
 def encode_vector(vector: np.ndarray) -> bytes:
@@ -81,7 +68,7 @@ def _row_to_chunk(row: tuple) -> Chunk:
                  token_count=row[7], content_hash=row[8], metadata=json.loads(row[9]))
 
 
-class LocalStore:
+class LocalStore(DerivedIndexFiles, MultivectorStore):
     def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True,
                  vector_dtype: str | None = None, create: bool = True):
         """``create=False`` (read-only commands): a store or namespace that does not exist is a
@@ -291,82 +278,6 @@ class LocalStore:
         stored = self.get_meta("compacted_seq")
         return max(row[0] or 0, int(stored) if stored else 0)
 
-    @property
-    def ann(self) -> AnnIndex:
-        """The ANN index: loaded from its file, or (missing, damaged, another dtype) rebuilt
-        from SQLite by one process while the others wait for its file, then load it."""
-        if self._ann is None:
-            with self._files.shared():
-                ann = self._load_ann(note_problems=True)
-            if ann is None:
-                with self._files.exclusive():
-                    ann = self._load_ann(note_problems=False)  # built by another process meanwhile?
-                    if ann is None:
-                        ann = self._build_ann()
-                        if not self.read_only:
-                            self._save_ann(ann)
-            self._ann = ann
-        return self._ann
-
-    def _load_ann(self, note_problems: bool) -> AnnIndex | None:
-        try:
-            ann = AnnIndex.load(self.index_dir / "ann.npz", self.vector_dtype)
-            self._ann_saved = (ann, ann.applied_seq)
-            return ann
-        except DtypeChanged:
-            return None  # the dtype was changed: re-quantize from SQLite
-        except FileNotFoundError:
-            if note_problems and self.count():
-                self.problems.append("ann index file is missing")
-        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
-            if note_problems:
-                self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
-        return None
-
-    def _save_ann(self, ann: AnnIndex) -> None:
-        with self._files.exclusive():
-            try:
-                ann.save(self.index_dir / "ann.npz")
-                self._ann_saved = (ann, ann.applied_seq)
-            except OSError as exc:
-                raise StoreError(f"cannot write the ANN index in {self.index_dir}: {exc}") from exc
-            except RuntimeError as exc:  # faiss reports a failed write so, without the errno
-                free = shutil.disk_usage(self.index_dir).free
-                raise StoreError(f"cannot write the ANN index in {self.index_dir}: the write failed "
-                                 f"({free} bytes free on its disk)") from exc
-
-    def open_bm25_files(self) -> Bm25Index:
-        """The BM25 index as it is on disk (FileNotFoundError when there is none). On a read-only
-        store, a private copy of it (tantivy opens lock files even to read)."""
-        path = self.index_dir / "bm25"
-        if not (path / "meta.json").is_file():
-            raise FileNotFoundError(path)
-        if self.read_only:
-            if self._scratch is None:
-                self._scratch = Path(tempfile.mkdtemp(prefix="ragline-readonly-"))
-            path = copy_for_reading(path, self._scratch)
-        return Bm25Index(path)
-
-    @property
-    def bm25(self) -> Bm25Index:
-        if self._bm25 is None:
-            with self._files.exclusive() if not self.read_only else self._lock:
-                try:
-                    self._bm25 = self.open_bm25_files()
-                    self._bm25.num_docs()
-                    if self._bm25.applied_seq == 0 and self.count():
-                        self.problems.append("bm25 index is missing")
-                        self._rebuild_bm25()
-                except FileNotFoundError:
-                    if self.count():
-                        self.problems.append("bm25 index is missing")
-                    self._rebuild_bm25()
-                except Exception as exc:  # noqa: BLE001 - tantivy raises ValueError/OSError variants
-                    self.problems.append(f"bm25 index is unreadable ({type(exc).__name__}: {exc})")
-                    self._rebuild_bm25()
-        assert self._bm25 is not None
-        return self._bm25
-
     def _iter_rows(self, columns: str) -> Iterator[list[tuple]]:
         last = 0
         while True:
@@ -403,40 +314,6 @@ class LocalStore:
                     decode_vectors([r[1] for r in pending], self.dim or 0))
         ann.applied_seq = seq
         return ann
-
-    def _rebuild_bm25(self) -> None:
-        """Refill the BM25 index from SQLite. A readable index is emptied and refilled by one
-        commit, so readers see the old index until the new one is complete; only an unreadable
-        one is deleted first. Read-only stores build theirs in a private folder."""
-        with self._files.exclusive():
-            if self._bm25 is not None:
-                self._bm25.close()
-                self._bm25 = None
-            if self.read_only:
-                if self._scratch is None:
-                    self._scratch = Path(tempfile.mkdtemp(prefix="ragline-readonly-"))
-                path = self._scratch / "bm25"
-                Bm25Index.destroy(path)
-            else:
-                path = self.index_dir / "bm25"
-            try:
-                index = Bm25Index(path)
-                index.clear()
-            except Exception:  # noqa: BLE001 - unreadable or built with another analyzer
-                Bm25Index.destroy(path)
-                index = Bm25Index(path)
-            self._bm25 = index
-            seq = self._max_seq()
-            try:
-                for rows in self._iter_rows("id, text, metadata, doc_id"):
-                    index.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
-                    crashpoint("index")
-                index.commit(seq)
-            except (OSError, ValueError) as exc:
-                index.close()
-                self._bm25 = None
-                remove_uncommitted_segments(path)  # what the failed commit wrote
-                raise StoreError(f"cannot write the BM25 index in {path}: {exc}") from exc
 
     def rebuild_indexes(self) -> None:
         with self._lock, self._files.exclusive():
@@ -488,19 +365,6 @@ class LocalStore:
                 self._ann = self._build_ann()
             self.generation += 1
             return len(changes)
-
-    @contextmanager
-    def _index_errors(self) -> Iterator[None]:
-        """tantivy's write failures (disk full, I/O error) as a StoreError; the index is reopened
-        from its last commit by the next use."""
-        try:
-            yield
-        except (OSError, ValueError) as exc:
-            if self._bm25 is not None:
-                self._bm25.close()
-                self._bm25 = None
-                remove_uncommitted_segments(self.index_dir / "bm25")  # what the failed commit wrote
-            raise StoreError(f"cannot update the indexes in {self.index_dir}: {exc}") from exc
 
     def _reload_if_log_trimmed(self) -> None:
         """Another process (a second Engine on this path) may have applied changes, saved its
@@ -765,74 +629,6 @@ class LocalStore:
             if not self.auto_sync:  # then searches answer from what the indexes have applied
                 generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
             return generation
-
-    # ----- multi-vectors (late interaction) ----------------------------------------------------
-    def upsert_multivectors(self, chunk_ids: Sequence[str], arrays: Sequence[np.ndarray]) -> int:
-        """Store (or replace) each chunk's token vectors, as float16; returns how many were stored.
-
-        Every array is (tokens, dim) with one dim for the whole store; the chunks must exist.
-        """
-        if len(chunk_ids) != len(arrays):
-            raise StoreError(f"{len(chunk_ids)} chunk ids but {len(arrays)} multi-vector arrays")
-        if not chunk_ids:
-            return 0
-        dims = {np.asarray(a).shape[1] for a in arrays if np.asarray(a).ndim == 2}
-        if any(np.asarray(a).ndim != 2 for a in arrays) or len(dims) != 1:
-            raise StoreError("multi-vectors must be 2-d arrays (tokens, dim) with one dim for all")
-        dim = dims.pop()
-        with self.transaction():
-            known = self.get_meta("multivector_dim")
-            if known is not None and int(known) != dim:
-                raise StoreError(f"multi-vectors have dimension {dim} but this store holds "
-                                 f"{known}-d multi-vectors (another model? use a new store)")
-            rowids: dict[str, int] = {}
-            for part in chunked(list(chunk_ids)):
-                marks = ",".join("?" * len(part))
-                rowids.update(self.db.execute(
-                    f"SELECT chunk_id, id FROM chunks WHERE namespace = ? AND chunk_id IN ({marks})",
-                    (self.namespace, *part)).fetchall())
-            unknown = [c for c in chunk_ids if c not in rowids]
-            if unknown:
-                raise StoreError(f"{len(unknown)} chunk(s) are not in the store (e.g. {unknown[0]}); "
-                                 "upsert the chunks before their multi-vectors")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO chunk_multivectors (chunk, n, dim, vectors) VALUES (?, ?, ?, ?)",
-                [(rowids[c], len(a), dim, np.asarray(a, dtype=np.float16).tobytes())
-                 for c, a in zip(chunk_ids, arrays)])
-            self.set_meta("multivector_dim", str(dim))
-            self.set_meta("multivector_seq", str(int(self.get_meta("multivector_seq") or 0) + 1))
-        return len(chunk_ids)
-
-    def multivectors(self, chunk_ids: Sequence[str], dtype: Any = np.float32) -> dict[str, np.ndarray]:
-        """{chunk_id: (tokens, dim) array} for the chunks that have multi-vectors. With
-        ``dtype=np.float16`` the arrays are read-only views of the stored bytes (no conversion)."""
-        found: dict[str, np.ndarray] = {}
-        for part in chunked(list(chunk_ids)):
-            marks = ",".join("?" * len(part))
-            with self._lock:
-                rows = self.db.execute(
-                    "SELECT c.chunk_id, m.n, m.dim, m.vectors FROM chunks c JOIN chunk_multivectors m"
-                    f" ON m.chunk = c.id WHERE c.namespace = ? AND c.chunk_id IN ({marks})",
-                    (self.namespace, *part)).fetchall()
-            for chunk_id, n, dim, blob in rows:
-                stored = np.frombuffer(blob, dtype=np.float16).reshape(n, dim)
-                found[chunk_id] = stored if dtype == np.float16 else stored.astype(dtype)
-        return found
-
-    def chunks_without_multivectors(self, limit: int = 256) -> list[tuple[str, str]]:
-        """(chunk_id, text) of up to ``limit`` chunks that have no multi-vectors yet."""
-        return self.db.execute(
-            "SELECT c.chunk_id, c.text FROM chunks c LEFT JOIN chunk_multivectors m ON m.chunk = c.id"
-            " WHERE c.namespace = ? AND m.chunk IS NULL ORDER BY c.id LIMIT ?",
-            (self.namespace, limit)).fetchall()
-
-    def multivector_stats(self) -> dict[str, int]:
-        chunks, vectors, size = self.db.execute(
-            "SELECT count(*), coalesce(sum(m.n), 0), coalesce(sum(length(m.vectors)), 0)"
-            " FROM chunk_multivectors m JOIN chunks c ON c.id = m.chunk WHERE c.namespace = ?",
-            (self.namespace,)).fetchone()
-        return {"multivector_chunks": chunks, "multivector_vectors": vectors, "multivector_bytes": size}
-
 
 def _open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
     if not rest.strip():
