@@ -112,3 +112,32 @@ def test_processes_finding_the_indexes_missing_build_them_once(tmp_path):
     assert all(found == outcomes[0][2] and len(found) == 100 and dense == 5 for _, _, found, dense in outcomes)
     assert len(list(index_dir.glob("ann-*.faiss"))) == 1
     _verify_clean(store, "default")
+
+
+def test_ingests_into_one_new_store_from_several_cli_processes(tmp_path):
+    """The whole stack: three `ragline ingest` processes started at once into one new store (two
+    into the same namespace), then searched; every run succeeds and every namespace verifies."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURES
+
+    store = f"local:{tmp_path / 'store'}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("RAGLINE_CRASH_AT", None)
+    common = ("--store", store, "--embedder", "hashing:64")
+    runs = [subprocess.Popen([sys.executable, "-m", "ragline.cli", "ingest", str(FIXTURES / "good"), *common,
+                              "--namespace", namespace, "--json", "--parse-workers", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for namespace in ("team a", "team a", "team_a")]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    for namespace in ("team a", "team_a"):
+        verified = subprocess.run([sys.executable, "-m", "ragline.cli", "verify", *common, "--namespace", namespace,
+                                   "--json"], capture_output=True, text=True, env=env, timeout=300)
+        assert verified.returncode == 0 and json.loads(verified.stdout)["drift"] == 0, verified.stdout
+        hits = subprocess.run([sys.executable, "-m", "ragline.cli", "search", "license", *common, "--namespace",
+                               namespace, "--json"], capture_output=True, text=True, env=env, timeout=300)
+        assert hits.returncode == 0 and json.loads(hits.stdout), hits.stderr

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -165,13 +166,14 @@ def read_only_dir_name(db: sqlite3.Connection, index_root: Path, namespace: str)
 
 class IndexLock:
     """An inter-process lock on one namespace's derived-index files (``flock``), re-entrant
-    within its owner (callers hold the store's thread lock around it)."""
+    within a thread; threads of one process take turns (the flock is the process's)."""
 
     def __init__(self, path: Path | None):
         self.path = path   # None: a read-only store, where no one writes the files
         self._fd: int | None = None
         self._depth = 0
         self._mode = fcntl.LOCK_UN
+        self._threads = threading.RLock()
 
     def _flock(self, mode: int) -> None:
         if self.path is None:
@@ -182,6 +184,10 @@ class IndexLock:
 
     @contextmanager
     def _hold(self, mode: int) -> Iterator[None]:
+        with self._threads:
+            yield from self._hold_flock(mode)
+
+    def _hold_flock(self, mode: int) -> Iterator[None]:
         previous = self._mode
         if self._depth and (previous == fcntl.LOCK_EX or previous == mode):
             self._depth += 1
@@ -206,7 +212,8 @@ class IndexLock:
         return self._hold(fcntl.LOCK_EX)
 
     def try_exclusive(self) -> bool:
-        """Take the lock exclusively if no one holds it (release with ``release``)."""
+        """Take the lock exclusively if no one holds it (release with ``release``); for the
+        owner's own use before any other thread can see it."""
         if self.path is None or self._depth:
             return False
         try:
