@@ -114,6 +114,7 @@ def test_processes_finding_the_indexes_missing_build_them_once(tmp_path):
     _verify_clean(store, "default")
 
 
+@pytest.mark.slow
 def test_ingests_into_one_new_store_from_several_cli_processes(tmp_path):
     """The whole stack: three `ragline ingest` processes started at once into one new store (two
     into the same namespace), then searched; every run succeeds and every namespace verifies."""

@@ -19,7 +19,7 @@ from ragline.store.local._layout import uncommitted_segment_files
 from tests.store.contract import make_chunks, vectors_for
 from tests.store.mounts import remount, tmpfs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EMBEDDER = "hashing:64"
 
 
