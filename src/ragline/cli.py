@@ -149,7 +149,7 @@ def search(
     """Search the index."""
     conditions = _search_filter(filter, where, path_prefix)
     options = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
-    with _engine(store, namespace, embedder, **options) as engine:
+    with _engine(store, namespace, embedder, create_store=False, **options) as engine:
         started = time.perf_counter()
         hits = engine.search(query, k, mode=mode, filter=conditions, group_by=group_by,
                              rerank=rerank, rerank_depth=rerank_depth)
@@ -165,7 +165,7 @@ def search(
 def stats(store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
           embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the store holds."""
-    with _engine(store, namespace, embedder) as engine:
+    with _engine(store, namespace, embedder, create_store=False) as engine:
         result = engine.stats()
     if as_json:
         out.print_json(json.dumps(result))
@@ -195,7 +195,7 @@ def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = 
            store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
            embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Check the ledger against the store and its indexes; exit 1 on drift (unless repaired)."""
-    with _engine(store, namespace, embedder) as engine:
+    with _engine(store, namespace, embedder, create_store=repair) as engine:
         result = engine.verify(repair=repair)
     if as_json:
         out.print_json(json.dumps(result))
@@ -350,6 +350,9 @@ def main() -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except RaglineError as exc:
         console.print(f"[bold red]error:[/] {shown(exc)}")
+        sys.exit(2)
+    except OSError as exc:  # disk full, I/O error, permissions: one line, not a traceback
+        console.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -68,6 +68,9 @@ class EngineConfig:
     # How the ANN index quantizes vectors (float32, float16, int8, binary); None keeps the
     # store's persisted choice (or the default for a new store). A change rebuilds the ANN.
     vector_dtype: str | None = None
+    # False for read-only uses (search, stats, verify): a missing store or namespace is then a
+    # ConfigError instead of being created.
+    create_store: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,7 +93,7 @@ class EngineConfig:
 class Engine:
     def __init__(self, config: EngineConfig, embedder: Embedder | None = None):
         self.config = config
-        self.store = open_store(config.store, config.namespace)
+        self.store = open_store(config.store, config.namespace, create=config.create_store)
         self._check_persisted_config()
         if config.vector_dtype is not None:
             set_vector_dtype = getattr(self.store, "set_vector_dtype", None)
@@ -380,12 +383,17 @@ def _persisted(store: str, namespace: str, key: str) -> str | None:
     if not path.exists():
         return None
     import sqlite3
+    from urllib.parse import quote
 
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"{namespace}:config",)).fetchone()
-    except sqlite3.Error:
-        return None
+    row = None
+    # immutable=1 second: a store on a read-only mount has no WAL side files and cannot make them.
+    for mode in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            with sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"{namespace}:config",)).fetchone()
+            break
+        except sqlite3.Error:
+            continue
     return json.loads(row[0]).get(key) if row else None
 
 

@@ -3,18 +3,25 @@
     report = verify(store, ledger, repair=False)   # {"drift": 0, ...}
 
 Checks are read-only: the ANN and BM25 indexes are read from disk as they are (after allowing
-for changes the log says they have yet to apply). Repair deletes orphan chunks, sends documents
-with missing chunks back to the next ingest, and rebuilds derived indexes from SQLite.
+for changes the log says they have yet to apply). The ANN graph file must match the hash recorded
+when it was written, and a sample of its vectors (``ANN_SAMPLE`` rows) must encode exactly as
+SQLite's vectors for those rows do, so a tampered or bit-rotted index file is found. Repair
+deletes orphan chunks, sends documents with missing chunks back to the next ingest, and rebuilds
+derived indexes from SQLite.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ragline.ledger import Ledger
-from ragline.store.local.ann import AnnIndex
-from ragline.store.local.bm25 import Bm25Index
-from ragline.store.local.store import LocalStore
+from ragline.store.local.ann import AnnIndex, graph_file_problem
+from ragline.store.local.store import LocalStore, decode_vectors
+
+# Rows whose ANN vectors are compared with SQLite's on each verify (a random sample each time).
+ANN_SAMPLE = 512
 
 
 def _pending(store: LocalStore, since: int) -> tuple[set[int], set[int]]:
@@ -41,6 +48,22 @@ def _derived_drift(store: LocalStore, name: str, ids: set[int] | None, applied: 
     return len(missing) + len(extra)
 
 
+def _ann_sample_drift(store: LocalStore, ann: AnnIndex, rows: set[int], problems: list[str]) -> int:
+    """How many of a random sample of rows hold, in the ANN index, other codes than their SQLite
+    vectors encode to (the index was built from exactly those vectors)."""
+    if not rows:
+        return 0
+    pool = np.fromiter(rows, dtype=np.int64)
+    sample = np.random.default_rng().choice(pool, min(ANN_SAMPLE, len(pool)), replace=False)
+    found = dict(store._fetch_vector_rows(sample.tolist()))
+    rowids = np.array([r for r in sample.tolist() if r in found], dtype=np.int64)
+    vectors = decode_vectors([found[r] for r in rowids.tolist()], store.dim or 0)
+    wrong = ann.code_mismatches(rowids, vectors)
+    if wrong:
+        problems.append(f"ann index holds other vectors than SQLite for {wrong} of {len(rowids)} sampled chunk(s)")
+    return wrong
+
+
 def check(store: LocalStore, ledger: Ledger) -> dict[str, Any]:
     problems: list[str] = []
     rows = store.db.execute("SELECT id, chunk_id FROM chunks WHERE namespace = ?", (store.namespace,)).fetchall()
@@ -60,12 +83,19 @@ def check(store: LocalStore, ledger: Ledger) -> dict[str, Any]:
     if orphans:
         problems.append(f"{len(orphans)} chunk(s) belong to no document in the ledger")
 
-    if store._ann is not None or store._bm25 is not None:
+    if (store._ann is not None or store._bm25 is not None) and not store.read_only:
         store.flush()  # in-process indexes are newer than their files
     ann_path = store.index_dir / "ann.npz"
+    sample_drift = 0
     try:
-        ann = AnnIndex.load(ann_path)
+        with store._files.shared():  # no save replaces the files while they are read
+            ann = AnnIndex.load(ann_path)
+            damaged = graph_file_problem(ann_path)
         ann_ids, ann_seq = set(ann.position), ann.applied_seq
+        if damaged:
+            problems.append(damaged)
+            sample_drift += 1
+        sample_drift += _ann_sample_drift(store, ann, truth & ann_ids, problems)
     except FileNotFoundError:
         ann_ids, ann_seq = None, 0
         if truth:
@@ -73,13 +103,10 @@ def check(store: LocalStore, ledger: Ledger) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
         ann_ids, ann_seq = None, 0
         problems.append(f"ann index file is unreadable ({type(exc).__name__})")
-    ann_drift = _derived_drift(store, "ann", ann_ids, ann_seq, truth, problems)
+    ann_drift = _derived_drift(store, "ann", ann_ids, ann_seq, truth, problems) + sample_drift
 
-    bm25_path = store.index_dir / "bm25"
     try:
-        if not (bm25_path / "meta.json").exists():
-            raise FileNotFoundError(bm25_path)
-        bm25 = Bm25Index(bm25_path)
+        bm25 = store.open_bm25_files()
         bm25_ids, bm25_seq = bm25.all_rowids(), bm25.applied_seq
         bm25.close()
     except FileNotFoundError:

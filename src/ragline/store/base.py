@@ -92,7 +92,9 @@ class Store(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-StoreFactory = Callable[[str, str], Store]
+# factory(rest of the URI, namespace, create=...): ``create=False`` (read-only commands) makes a
+# store or namespace that does not exist a ConfigError instead of creating it.
+StoreFactory = Callable[..., Store]
 _REGISTRY: dict[str, StoreFactory] = {}
 
 
@@ -100,7 +102,9 @@ def register_store(scheme: str, factory: StoreFactory) -> None:
     _REGISTRY[scheme] = factory
 
 
-def open_store(uri: str, namespace: str = "default") -> Store:
+def open_store(uri: str, namespace: str = "default", *, create: bool = True) -> Store:
+    if not uri.strip():
+        raise ConfigError("the store URI is empty: give e.g. local:./ragline-data")
     scheme, sep, rest = uri.partition(":")
     if not sep:
         scheme, rest = "local", uri  # a bare path means the embedded store
@@ -110,7 +114,7 @@ def open_store(uri: str, namespace: str = "default") -> Store:
     if factory is None:
         known = ", ".join(sorted({"local", *_REGISTRY}))
         raise ConfigError(f"unknown store scheme {scheme!r} in {uri!r}; known: {known}")
-    return factory(rest, namespace)
+    return factory(rest, namespace, create=create)
 
 
 def iter_batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:

@@ -32,7 +32,9 @@ It retrains (the store rebuilds it from SQLite) whenever it has grown to ``RETRA
 the set it was trained on, until that set reaches ``TRAIN_MAX`` vectors.
 
 The file holds the graph, the position -> SQLite row map, the dtype and the change sequence it
-reflects, written atomically (temp file + rename).
+reflects, written atomically (temp file + rename), and a hash of the graph file, so ``verify``
+finds a graph file that changed on disk; ``code_mismatches`` compares a sample of stored vectors
+with what SQLite's vectors encode to.
 """
 
 from __future__ import annotations
@@ -255,6 +257,28 @@ class AnnIndex:
         top = np.argsort(-scores, kind="stable")[:depth]
         return list(zip(self.rowids[positions[top]].tolist(), scores[top].tolist()))
 
+    def code_mismatches(self, rowids: np.ndarray, vectors: np.ndarray) -> int:
+        """How many of these rows' codes in the index differ from the codes their ``vectors``
+        (read from SQLite) encode to: 0 for an intact index, whatever the dtype, since the index
+        was filled from exactly those vectors. Rows the index lacks count as mismatches."""
+        import faiss
+
+        positions = np.array([self.position.get(int(r), -1) for r in rowids.tolist()], dtype=np.int64)
+        missing = int((positions < 0).sum())
+        present = positions >= 0
+        if self.index is None or not present.any():
+            return missing + int(present.sum())
+        if self.dtype == "binary":
+            storage = faiss.downcast_IndexBinary(self.index.storage)
+            stored = faiss.rev_swig_ptr(storage.xb.data(), storage.ntotal * storage.code_size)
+            expected = binary_codes(np.ascontiguousarray(vectors[present], dtype=np.float32))
+        else:
+            storage = faiss.downcast_index(self.index.storage)
+            stored = faiss.rev_swig_ptr(storage.codes.data(), storage.ntotal * storage.code_size)
+            expected = storage.sa_encode(np.ascontiguousarray(vectors[present], dtype=np.float32))
+        stored = stored.reshape(storage.ntotal, storage.code_size)[positions[present]]
+        return missing + int((stored != expected.reshape(stored.shape)).any(axis=1).sum())
+
     def stored_vectors(self, rowids: Sequence[int]) -> np.ndarray | None:
         """The float32 index's own copies of these rows' vectors (the SQLite float16 values,
         widened), or None when it holds none: another dtype, or a row it lacks."""
@@ -289,22 +313,32 @@ class AnnIndex:
         (+650 MiB over a 420 MiB process at 200k float32 vectors)."""
         import faiss
 
-        graph_name = ""
-        if self.index is not None:
-            graph_name = f"{path.stem}-{uuid.uuid4().hex[:16]}.faiss"
-            graph_partial = path.with_name(f"{graph_name}.partial-{os.getpid()}")
-            write = faiss.write_index_binary if self.dtype == "binary" else faiss.write_index
-            write(self.index, str(graph_partial))
-            _fsync(graph_partial)
-            os.replace(graph_partial, path.with_name(graph_name))
-        partial = path.with_suffix(f".partial-{os.getpid()}")
-        with open(partial, "wb") as handle:
-            np.savez(handle, graph_file=np.array(graph_name), rowids=self.rowids, alive=self.alive,
-                     applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0),
-                     dtype=np.array(self.dtype), trained_on=np.int64(self.trained_on))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
+        graph_name, graph_hash = "", ""
+        graph_partial = partial = None
+        try:
+            if self.index is not None:
+                graph_name = f"{path.stem}-{uuid.uuid4().hex[:16]}.faiss"
+                graph_partial = path.with_name(f"{graph_name}.partial-{os.getpid()}")
+                write = faiss.write_index_binary if self.dtype == "binary" else faiss.write_index
+                write(self.index, str(graph_partial))
+                graph_hash = file_hash(graph_partial, sync=True)
+                os.replace(graph_partial, path.with_name(graph_name))
+            partial = path.with_suffix(f".partial-{os.getpid()}")
+            with open(partial, "wb") as handle:
+                np.savez(handle, graph_file=np.array(graph_name), graph_hash=np.array(graph_hash),
+                         rowids=self.rowids, alive=self.alive,
+                         applied_seq=np.int64(self.applied_seq), dim=np.int64(self.dim or 0),
+                         dtype=np.array(self.dtype), trained_on=np.int64(self.trained_on))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, path)
+        except BaseException:
+            # Disk full or an I/O error: leave no partial file, nor a graph no map names.
+            # (The map was not replaced, so the new graph file is named by nothing.)
+            for leftover in (graph_partial, partial, path.with_name(graph_name) if graph_name else None):
+                if leftover is not None:
+                    leftover.unlink(missing_ok=True)
+            raise
         for stale in path.parent.glob(f"{path.stem}-*.faiss"):
             if stale.name != graph_name:
                 stale.unlink(missing_ok=True)
@@ -353,9 +387,29 @@ class AnnIndex:
         return ann
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+def file_hash(path: Path, *, sync: bool = False) -> str:
+    """xxh3-128 of a file's bytes, read in 4 MiB blocks (``sync``: fsync it first)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    with open(path, "rb+" if sync else "rb") as handle:
+        if sync:
+            os.fsync(handle.fileno())
+        while block := handle.read(4 * 2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def graph_file_problem(row_map: Path) -> str | None:
+    """Why the graph file named by ``row_map`` is not the one that was saved (None: it is, or
+    the map predates the recorded hash)."""
+    with np.load(row_map, allow_pickle=False) as data:
+        if "graph_hash" not in data.files or not str(data["graph_hash"]):
+            return None
+        graph, expected = row_map.with_name(str(data["graph_file"])), str(data["graph_hash"])
+    if file_hash(graph) != expected:
+        return f"ann graph file {graph.name} has changed on disk since it was written (hash mismatch)"
+    return None
 
 
 def rescored(queries: np.ndarray, found: list[list[tuple[int, float]]], k: int,

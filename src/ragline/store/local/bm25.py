@@ -117,8 +117,17 @@ class Bm25Index:
 
     def _write_seq(self) -> None:
         partial = self._seq_file.with_suffix(".partial")
-        partial.write_text(json.dumps({"applied_seq": self.applied_seq, "analyzer": self.analyzer}))
-        os.replace(partial, self._seq_file)
+        try:
+            partial.write_text(json.dumps({"applied_seq": self.applied_seq, "analyzer": self.analyzer}))
+            os.replace(partial, self._seq_file)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a full disk must not leave it behind
+            raise
+
+    def refresh(self) -> None:
+        """See what another process committed since this one opened or last committed."""
+        self.index.reload()
+        self.applied_seq = max(self.applied_seq, self._read_seq())
 
     @property
     def writer(self):  # type: ignore[no-untyped-def]
@@ -139,6 +148,10 @@ class Bm25Index:
                 document.add_text("tags", value)
             writer.add_document(document)
 
+    def clear(self) -> None:
+        """Delete every document (takes effect at the next commit, atomically for readers)."""
+        self.writer.delete_all_documents()
+
     def remove(self, rowids: list[int]) -> None:
         writer = self.writer
         for rowid in rowids:
@@ -146,9 +159,14 @@ class Bm25Index:
 
     def commit(self, applied_seq: int) -> None:
         if self._writer is not None:
-            self._writer.commit()
-            self._writer.wait_merging_threads()
-            self._writer = None
+            try:
+                self._writer.commit()
+                self._writer.wait_merging_threads()
+            except BaseException:
+                self.close()  # roll back what this writer held; the index keeps its last commit
+                raise
+            finally:
+                self._writer = None
         self.index.reload()
         self.applied_seq = applied_seq
         self._write_seq()
@@ -222,8 +240,11 @@ class Bm25Index:
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.rollback()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.rollback()
+            except ValueError:
+                pass  # a writer whose commit failed (disk full) has nothing left to roll back
 
     @staticmethod
     def destroy(path: Path) -> None:

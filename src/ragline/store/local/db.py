@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+from ragline.errors import StoreError
 from ragline.store.filters import metadata_numbers
+from ragline.store.local._layout import NAMESPACE_SCHEMA
 
 SCHEMA_VERSION = 1
 
@@ -98,25 +103,110 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 """
 
+class SQLiteFailure(StoreError, sqlite3.OperationalError):
+    """The database file itself failed (disk full, I/O error, read-only, locked too long): a
+    StoreError for callers (the CLI prints one line and exits 2), still a sqlite3 error for the
+    code that handles those."""
+
+
+# Error names (prefixes) that say the file or its disk failed, not the statement.
+_FILE_FAILURES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
+                  "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_LOCKED")
+
+
+class _Connection(sqlite3.Connection):
+    """Translates file failures at the backend boundary, for every user of the connection
+    (store, ledger, embedding cache, near-dup index)."""
+
+    def _failure(self, exc: sqlite3.Error) -> BaseException:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if isinstance(exc, SQLiteFailure) or not name.startswith(_FILE_FAILURES):
+            return exc
+        failure = SQLiteFailure(f"{getattr(self, 'path', 'store database')}: {exc}")
+        failure.sqlite_errorcode, failure.sqlite_errorname = exc.sqlite_errorcode, name  # type: ignore[attr-defined]
+        return failure
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def executescript(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executescript(*args)
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+
 # SQLite's default limit on bound variables is 32766 since 3.32; stay well below it.
 MAX_VARIABLES = 900
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open (creating when needed) the store's database. ``read_only`` opens a store on a
+    read-only mount or file: SQLite may then neither write nor create its WAL side files, so it
+    opens the file as immutable, and nothing is created or migrated."""
+    if read_only:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30,
+                               factory=_Connection)
+        conn.path = path  # type: ignore[attr-defined]
+        return conn
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30,
+                           factory=_Connection)
+    conn.path = path  # type: ignore[attr-defined]
+    _set_wal(conn)
     # NORMAL in WAL mode survives any process crash; only a power loss can drop the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.executescript(SCHEMA)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(embed_cache)")}
-    if "model" not in columns:  # stores made before the cache recorded its model
-        conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
-    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    # Schema and migrations in one write transaction: processes that open a new store at the same
+    # moment take turns, and the second finds the first's work done (an ALTER run twice fails).
+    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + NAMESPACE_SCHEMA)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(embed_cache)")}
+        if "model" not in columns:  # stores made before the cache recorded its model
+            conn.execute("ALTER TABLE embed_cache ADD COLUMN model TEXT")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     _migrate_chunk_nums(conn)
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
+    """Switch to WAL. Switching needs a moment alone with the file and SQLite answers 'locked'
+    at once (no busy wait) while another process opens or creates the same new store, so retry."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
@@ -140,7 +230,8 @@ def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO meta VALUES ('chunk_nums', '1')")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 

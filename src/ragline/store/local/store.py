@@ -8,8 +8,11 @@
     LocalStore(Path("ragline-data"), vector_dtype="binary")   # re-quantizes the ANN from SQLite
 
 SQLite (``ragline.db``) is the source of truth. The HNSW and BM25 indexes under
-``index/<namespace>/`` are derived: each records the change sequence it has applied and
+``index/<folder>/`` are derived: each records the change sequence it has applied and
 catches up from SQLite's change log when opened or searched, or is rebuilt from the chunk table.
+Each namespace's folder is recorded in SQLite (``_layout.py``: injective, whatever the names),
+and an inter-process lock lets several processes build, sync and read the same indexes.
+A store on a read-only mount is opened read-only: searches work, nothing is written.
 
 The ANN index's ``vector_dtype`` (float32, float16, int8 or binary; see ``ann.py``) is chosen when
 the store is created and persisted in its meta table; opening it with another dtype records the
@@ -19,7 +22,7 @@ new one and rebuilds the ANN index from the float16 vectors in SQLite.
 from __future__ import annotations
 
 import json
-import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -32,31 +35,22 @@ from typing import Any
 import numpy as np
 
 from ragline._faults import crashpoint
-from ragline.errors import StoreError
+from ragline.errors import ConfigError, StoreError
 from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
-from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, DtypeChanged, check_dtype
+from ragline.store.local._derived import DerivedIndexFiles
+from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, index_dir_name,
+                                         known_namespaces, migrate_layout, read_only_dir_name, recorded_dir_name,
+                                         remove_leftovers, remove_uncommitted_segments, writable)
+from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
+from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
 SMALL_ROWID_SET = 4096
 _CHUNK_COLUMNS = "id, chunk_id, doc_id, idx, text, start, end, token_count, content_hash, metadata"
-
-# Several vectors per chunk (token vectors of a late-interaction model, for MaxSim re-ranking).
-# Keyed by the chunk's row id, which is never reused; the trigger deletes them with their chunk
-# on every path that deletes chunks.
-_MULTIVECTOR_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunk_multivectors (
-    chunk INTEGER PRIMARY KEY,
-    n INTEGER NOT NULL,
-    dim INTEGER NOT NULL,
-    vectors BLOB NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS chunk_multivectors_follow_chunk AFTER DELETE ON chunks
-BEGIN DELETE FROM chunk_multivectors WHERE chunk = old.id; END;
-"""
 
 
 def encode_vector(vector: np.ndarray) -> bytes:
@@ -74,21 +68,59 @@ def _row_to_chunk(row: tuple) -> Chunk:
                  token_count=row[7], content_hash=row[8], metadata=json.loads(row[9]))
 
 
-class LocalStore:
+class LocalStore(DerivedIndexFiles, MultivectorStore):
     def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True,
-                 vector_dtype: str | None = None):
+                 vector_dtype: str | None = None, create: bool = True):
+        """``create=False`` (read-only commands): a store or namespace that does not exist is a
+        ConfigError instead of being created."""
         self.path = Path(path)
-        self.namespace = namespace
+        self.namespace = check_namespace(namespace)
         self.auto_sync = auto_sync
+        check_store_folder(self.path)
+        if not create and not (self.path / "ragline.db").is_file():
+            raise ConfigError(f"no ragline store at {self.path} (ingest into it first, or check --store)")
+        self.read_only = not writable(self.path)
+        self._scratch: Path | None = None   # read-only stores: where tantivy may open its files
+        self.db: sqlite3.Connection = None  # type: ignore[assignment]
         try:
-            self.db: sqlite3.Connection = connect(self.path / "ragline.db")
-            self.db.executescript(_MULTIVECTOR_SCHEMA)
+            self.db = connect(self.path / "ragline.db", read_only=self.read_only)
+            if not self.read_only:
+                self.db.executescript(_MULTIVECTOR_SCHEMA)
+                migrate_layout(self.db, self.path / "index")
+            if not create and recorded_dir_name(self.db, namespace) is None \
+                    and namespace not in known_namespaces(self.db):
+                raise ConfigError(f"store {self.path} has no namespace {namespace!r} "
+                                  f"(it has: {', '.join(map(repr, sorted(known_namespaces(self.db)))) or 'none'})")
+            if self.read_only:
+                folder = read_only_dir_name(self.db, self.path / "index", namespace)
+            else:
+                folder = index_dir_name(self.db, namespace)
         except sqlite3.Error as exc:
+            if self.db is not None:
+                self.db.close()
             raise StoreError(f"cannot open store at {self.path}: {exc}") from exc
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", namespace)
-        self.index_dir = self.path / "index" / safe
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            if self.db is not None:
+                self.db.close()
+            raise
+        # No folder (a read-only store whose old layout gave this name none): indexes are built
+        # in memory from SQLite.
+        self.index_dir = self.path / "index" / (folder or ".none")
+        self._files = IndexLock(None if self.read_only else self.index_dir / ".lock")
+        if not self.read_only:
+            try:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                if self._files.try_exclusive():  # else someone is writing: they, or the next open, clean
+                    try:
+                        remove_leftovers(self.index_dir)
+                        remove_uncommitted_segments(self.index_dir / "bm25")
+                    finally:
+                        self._files.release()
+            except OSError as exc:
+                self.db.close()
+                raise StoreError(f"cannot prepare the index folder {self.index_dir}: {exc}") from exc
         self._ann: AnnIndex | None = None
+        self._ann_saved: tuple[AnnIndex, int] | None = None  # what the file holds: skip re-saving it
         self._bm25: Bm25Index | None = None
         self.problems: list[str] = []   # what was found wrong with derived indexes on load
         self._tx_depth = 0
@@ -111,34 +143,52 @@ class LocalStore:
         if self.db is None:
             return
         try:
-            if self._ann is not None or self._bm25 is not None:
+            if (self._ann is not None or self._bm25 is not None) and not self.read_only:
                 self.flush()
         finally:
             if self._retriever is not None:
                 self._retriever.shutdown()
             if self._bm25 is not None:
                 self._bm25.close()
+            self._files.close()
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
             self.db.close()
             self.db = None  # type: ignore[assignment]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One SQLite write transaction (nested calls join it). SQLite's failures (disk full,
+        I/O error, read-only file) roll it back and become a StoreError."""
         with self._lock:
-            if self._tx_depth == 0:
-                self.db.execute("BEGIN IMMEDIATE")
-            self._tx_depth += 1
+            if self.read_only:
+                raise StoreError(f"the store at {self.path} is read-only (a read-only mount or file): "
+                                 "it can be searched, not written")
             try:
-                yield
-            except BaseException:
+                if self._tx_depth == 0:
+                    self.db.execute("BEGIN IMMEDIATE")
+                self._tx_depth += 1
+                try:
+                    yield
+                except BaseException:
+                    self._tx_depth -= 1
+                    if self._tx_depth == 0 and self.db.in_transaction:  # SQLite may have rolled back
+                        self.db.execute("ROLLBACK")
+                    raise
                 self._tx_depth -= 1
                 if self._tx_depth == 0:
-                    self.db.execute("ROLLBACK")
+                    crashpoint("commit")
+                    try:
+                        self.db.execute("COMMIT")
+                    except BaseException:
+                        if self.db.in_transaction:
+                            self.db.execute("ROLLBACK")
+                        raise
+                    self.generation += 1
+            except StoreError:
                 raise
-            self._tx_depth -= 1
-            if self._tx_depth == 0:
-                crashpoint("commit")
-                self.db.execute("COMMIT")
-                self.generation += 1
+            except sqlite3.Error as exc:
+                raise StoreError(f"store {self.path}: {exc}") from exc
 
     # ----- settings persisted beside the data -------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -171,14 +221,14 @@ class LocalStore:
         if not chunks:
             return 0
         dim = self.dim
-        if dim is None:
-            self.set_meta("dim", str(vectors.shape[1]))
-            self.set_meta("vector_dtype", self.vector_dtype)
-        elif vectors.shape[1] != dim:
+        if dim is not None and vectors.shape[1] != dim:
             raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
                              f"{dim}-d vectors (built with another embedder? use a new store)")
         added = 0
         with self.transaction():
+            if dim is None:
+                self.set_meta("dim", str(vectors.shape[1]))
+                self.set_meta("vector_dtype", self.vector_dtype)
             for chunk, vector in zip(chunks, vectors):
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO chunks (chunk_id, namespace, doc_id, idx, text, start, end,"
@@ -229,40 +279,6 @@ class LocalStore:
         stored = self.get_meta("compacted_seq")
         return max(row[0] or 0, int(stored) if stored else 0)
 
-    @property
-    def ann(self) -> AnnIndex:
-        if self._ann is None:
-            path = self.index_dir / "ann.npz"
-            try:
-                self._ann = AnnIndex.load(path, self.vector_dtype)
-            except DtypeChanged:
-                self._ann = None  # the dtype was changed: re-quantize from SQLite
-            except FileNotFoundError:
-                if self.count():
-                    self.problems.append("ann index file is missing")
-                self._ann = None
-            except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
-                self.problems.append(f"ann index file is unreadable ({type(exc).__name__}: {exc})")
-                self._ann = None
-            if self._ann is None:
-                self._ann = self._build_ann()
-        return self._ann
-
-    @property
-    def bm25(self) -> Bm25Index:
-        if self._bm25 is None:
-            path = self.index_dir / "bm25"
-            try:
-                self._bm25 = Bm25Index(path)
-                self._bm25.num_docs()
-                if self._bm25.applied_seq == 0 and self.count():
-                    self.problems.append("bm25 index is missing")
-                    self._rebuild_bm25()
-            except Exception as exc:  # noqa: BLE001 - tantivy raises ValueError/OSError variants
-                self.problems.append(f"bm25 index is unreadable ({type(exc).__name__}: {exc})")
-                self._rebuild_bm25()
-        return self._bm25
-
     def _iter_rows(self, columns: str) -> Iterator[list[tuple]]:
         last = 0
         while True:
@@ -300,28 +316,19 @@ class LocalStore:
         ann.applied_seq = seq
         return ann
 
-    def _rebuild_bm25(self) -> None:
-        if self._bm25 is not None:
-            self._bm25.close()
-        Bm25Index.destroy(self.index_dir / "bm25")
-        self._bm25 = Bm25Index(self.index_dir / "bm25")
-        seq = self._max_seq()
-        for rows in self._iter_rows("id, text, metadata, doc_id"):
-            self._bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]})) for r in rows])
-            crashpoint("index")
-        self._bm25.commit(seq)
-
     def rebuild_indexes(self) -> None:
-        with self._lock:
+        with self._lock, self._files.exclusive():
             self._ann = self._build_ann()
             self._rebuild_bm25()
             self.flush()
 
     def sync(self) -> int:
-        """Apply the change log to both derived indexes; returns how many changes were applied."""
-        with self._lock:
+        """Apply the change log to both derived indexes; returns how many changes were applied.
+        Holds the index lock: one process at a time writes the shared BM25 files."""
+        with self._lock, self._files.exclusive(), self._index_errors():
             self._reload_if_log_trimmed()
             ann, bm25 = self.ann, self.bm25
+            bm25.refresh()  # another process may have applied (and committed) changes since
             start = min(ann.applied_seq, bm25.applied_seq)
             changes = self.db.execute(
                 "SELECT seq, op, chunk FROM changes WHERE namespace = ? AND seq > ? ORDER BY seq",
@@ -377,10 +384,13 @@ class LocalStore:
 
     def flush(self) -> None:
         """Sync derived indexes, write them durably, and trim the change log they both applied."""
-        with self._lock:
+        with self._lock, self._files.exclusive():
             self.sync()
+            if self.read_only:
+                return
             ann = self.ann
-            ann.save(self.index_dir / "ann.npz")
+            if self._ann_saved is None or self._ann_saved != (ann, ann.applied_seq):
+                self._save_ann(ann)
             applied = min(ann.applied_seq, self.bm25.applied_seq)
             if applied:
                 with self.transaction():
@@ -621,76 +631,10 @@ class LocalStore:
                 generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
             return generation
 
-    # ----- multi-vectors (late interaction) ----------------------------------------------------
-    def upsert_multivectors(self, chunk_ids: Sequence[str], arrays: Sequence[np.ndarray]) -> int:
-        """Store (or replace) each chunk's token vectors, as float16; returns how many were stored.
-
-        Every array is (tokens, dim) with one dim for the whole store; the chunks must exist.
-        """
-        if len(chunk_ids) != len(arrays):
-            raise StoreError(f"{len(chunk_ids)} chunk ids but {len(arrays)} multi-vector arrays")
-        if not chunk_ids:
-            return 0
-        dims = {np.asarray(a).shape[1] for a in arrays if np.asarray(a).ndim == 2}
-        if any(np.asarray(a).ndim != 2 for a in arrays) or len(dims) != 1:
-            raise StoreError("multi-vectors must be 2-d arrays (tokens, dim) with one dim for all")
-        dim = dims.pop()
-        with self.transaction():
-            known = self.get_meta("multivector_dim")
-            if known is not None and int(known) != dim:
-                raise StoreError(f"multi-vectors have dimension {dim} but this store holds "
-                                 f"{known}-d multi-vectors (another model? use a new store)")
-            rowids: dict[str, int] = {}
-            for part in chunked(list(chunk_ids)):
-                marks = ",".join("?" * len(part))
-                rowids.update(self.db.execute(
-                    f"SELECT chunk_id, id FROM chunks WHERE namespace = ? AND chunk_id IN ({marks})",
-                    (self.namespace, *part)).fetchall())
-            unknown = [c for c in chunk_ids if c not in rowids]
-            if unknown:
-                raise StoreError(f"{len(unknown)} chunk(s) are not in the store (e.g. {unknown[0]}); "
-                                 "upsert the chunks before their multi-vectors")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO chunk_multivectors (chunk, n, dim, vectors) VALUES (?, ?, ?, ?)",
-                [(rowids[c], len(a), dim, np.asarray(a, dtype=np.float16).tobytes())
-                 for c, a in zip(chunk_ids, arrays)])
-            self.set_meta("multivector_dim", str(dim))
-            self.set_meta("multivector_seq", str(int(self.get_meta("multivector_seq") or 0) + 1))
-        return len(chunk_ids)
-
-    def multivectors(self, chunk_ids: Sequence[str], dtype: Any = np.float32) -> dict[str, np.ndarray]:
-        """{chunk_id: (tokens, dim) array} for the chunks that have multi-vectors. With
-        ``dtype=np.float16`` the arrays are read-only views of the stored bytes (no conversion)."""
-        found: dict[str, np.ndarray] = {}
-        for part in chunked(list(chunk_ids)):
-            marks = ",".join("?" * len(part))
-            with self._lock:
-                rows = self.db.execute(
-                    "SELECT c.chunk_id, m.n, m.dim, m.vectors FROM chunks c JOIN chunk_multivectors m"
-                    f" ON m.chunk = c.id WHERE c.namespace = ? AND c.chunk_id IN ({marks})",
-                    (self.namespace, *part)).fetchall()
-            for chunk_id, n, dim, blob in rows:
-                stored = np.frombuffer(blob, dtype=np.float16).reshape(n, dim)
-                found[chunk_id] = stored if dtype == np.float16 else stored.astype(dtype)
-        return found
-
-    def chunks_without_multivectors(self, limit: int = 256) -> list[tuple[str, str]]:
-        """(chunk_id, text) of up to ``limit`` chunks that have no multi-vectors yet."""
-        return self.db.execute(
-            "SELECT c.chunk_id, c.text FROM chunks c LEFT JOIN chunk_multivectors m ON m.chunk = c.id"
-            " WHERE c.namespace = ? AND m.chunk IS NULL ORDER BY c.id LIMIT ?",
-            (self.namespace, limit)).fetchall()
-
-    def multivector_stats(self) -> dict[str, int]:
-        chunks, vectors, size = self.db.execute(
-            "SELECT count(*), coalesce(sum(m.n), 0), coalesce(sum(length(m.vectors)), 0)"
-            " FROM chunk_multivectors m JOIN chunks c ON c.id = m.chunk WHERE c.namespace = ?",
-            (self.namespace,)).fetchone()
-        return {"multivector_chunks": chunks, "multivector_vectors": vectors, "multivector_bytes": size}
-
-
-def _open_local(rest: str, namespace: str) -> LocalStore:
-    return LocalStore(Path(rest or "ragline-data"), namespace)
+def _open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
+    if not rest.strip():
+        raise ConfigError("the store path is empty: give local:PATH, e.g. local:./ragline-data")
+    return LocalStore(Path(rest), namespace, create=create)
 
 
 register_store("local", _open_local)
