@@ -9,7 +9,7 @@ import pytest
 
 from ragline.errors import ConfigError, QueryError
 from ragline.search import hybrid_search
-from ragline.store import open_store
+from ragline.store import Store, open_store
 from ragline.store._milvus_expr import Layout, scalar_fields, to_expression
 from ragline.store.filters import parse_filter
 from ragline.store.milvus import Capabilities, MilvusStore
@@ -102,6 +102,7 @@ def test_namespaces_share_a_collection_but_not_their_chunks(tmp_path):
 
 def test_a_write_batch_counts_its_own_writes_and_sends_them_at_the_end(tmp_path):
     store = open_store(f"milvus-lite:{tmp_path / 'm.db'}")
+    assert isinstance(store, Store)
     a = make_chunks("file:///a.txt", ["one text", "two text"])
     b = make_chunks("file:///b.txt", ["three text"])
     with store.transaction():
@@ -144,6 +145,13 @@ def test_dense_only_server_says_so(tmp_path):
     with pytest.raises(QueryError, match="no full-text search"):
         store.search_text("cats", 5)
     store.close()
+
+
+def test_missing_server_is_a_store_error():
+    from ragline.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot open Milvus store"):
+        MilvusStore("milvus://127.0.0.1:9", server="http://127.0.0.1:9", timeout=1)
 
 
 def test_uri_options(tmp_path):

@@ -98,7 +98,8 @@ def _analyzer() -> Any:
 class MilvusStore:
     def __init__(self, uri: str, namespace: str = "default", *, lite_path: Path | None = None,
                  server: str = "", db_name: str = "", collection: str = DEFAULT_COLLECTION, metric: str = "IP",
-                 consistency: str = "Strong", layout: Layout | None = None, token: str = ""):
+                 consistency: str = "Strong", layout: Layout | None = None, token: str = "",
+                 timeout: float | None = None):
         pymilvus = _pymilvus()
         if metric.upper() not in ("IP", "COSINE"):
             raise ConfigError(f"Milvus metric {metric!r}: use IP (unit vectors, the default) or COSINE")
@@ -120,7 +121,7 @@ class MilvusStore:
                 lite_path.parent.mkdir(parents=True, exist_ok=True)
                 self.client = pymilvus.MilvusClient(str(lite_path))
             else:
-                self.client = pymilvus.MilvusClient(uri=server or uri, db_name=db_name, token=token)
+                self.client = pymilvus.MilvusClient(uri=server or uri, db_name=db_name, token=token, timeout=timeout)
             self.capabilities = Capabilities.from_version(str(self.client.get_server_version()))
             self.dim: int | None = None
             self.layout = layout or Layout()
@@ -271,17 +272,19 @@ class MilvusStore:
                 raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
                                  f"{self.dim}-d vectors (built with another embedder? use a new store)")
             stored = self._existing([c.chunk_id for c in chunks])
-            rows, seen = [], set()
+            rows: list[dict[str, Any]] = []
+            seen: set[str] = set()
             for chunk, vector in zip(chunks, vectors):
                 if chunk.chunk_id in stored or chunk.chunk_id in seen:
                     continue
                 seen.add(chunk.chunk_id)
-                rows.append(self._row(chunk, vector))
-                self._pending_rows[chunk.chunk_id] = chunk.doc_id
-                self._pending_deleted.discard(chunk.chunk_id)
+                rows.append(self._row(chunk, vector))  # (raises before anything is queued)
             with self.transaction():
                 if rows:
                     self._pending.append(("upsert", rows))
+                    for row in rows:
+                        self._pending_rows[row["chunk_id"]] = row["doc_id"]
+                        self._pending_deleted.discard(row["chunk_id"])
             return len(rows)
 
     def _existing(self, chunk_ids: list[str]) -> set[str]:
