@@ -16,14 +16,24 @@ from ragline.store.milvus import Capabilities, MilvusStore
 from ragline.testing.store import StoreContract, make_chunks, vectors_for
 
 
+@pytest.fixture(params=["IP", "COSINE"])
+def metric(request):
+    """The contract runs once per vector metric."""
+    return request.param
+
+
 class TestMilvusLiteStore(StoreContract):
     @pytest.fixture()
-    def make_store(self, tmp_path):
-        return lambda: open_store(f"milvus-lite:{tmp_path / 'm'}")
+    def make_store(self, tmp_path, metric):
+        return lambda: open_store(f"milvus-lite:{tmp_path / 'm'}?metric={metric}")
 
     @pytest.fixture()
-    def reopen(self, tmp_path):
-        return lambda: open_store(f"milvus-lite:{tmp_path / 'm'}")
+    def reopen(self, tmp_path, metric):
+        def reopen_and_check():
+            store = open_store(f"milvus-lite:{tmp_path / 'm'}")  # the collection keeps its metric
+            assert store.stats()["metric"] == metric
+            return store
+        return reopen_and_check
 
 
 LAYOUT = Layout(strings=("uri", "kind"), numbers=("page",))

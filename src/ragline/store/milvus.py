@@ -34,6 +34,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,7 @@ class MilvusStore:
         self._pending_rows: dict[str, str] = {}       # chunk_id -> doc_id, upserted in the open batch
         self._pending_deleted: set[str] = set()
         self._analyze = _analyzer()
+        self._retriever: ThreadPoolExecutor | None = None
         try:
             if lite_path is not None:
                 lite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +146,8 @@ class MilvusStore:
         if self.client is None:
             return
         try:
+            if self._retriever is not None:
+                self._retriever.shutdown()
             self.client.close()
         finally:
             self.client = None
@@ -168,6 +172,9 @@ class MilvusStore:
         self.layout = Layout(strings=tuple(n[2:] for n in names if n.startswith("s_")),
                              numbers=tuple(n[2:] for n in names if n.startswith("n_")))
         self.full_text = "sparse" in names
+        # The metric the collection was made with wins over the one asked for now.
+        index = self.client.describe_index(self.collection, "vector") or {}
+        self.metric = str(index.get("metric_type") or self.metric).upper()
         self.client.load_collection(self.collection)
 
     def _create_collection(self, dim: int) -> None:
@@ -432,7 +439,18 @@ class MilvusStore:
 
     def hybrid_candidates(self, vector: np.ndarray, query: str, k: int, filter: Filter | None = None
                           ) -> tuple[list[tuple[Any, float]], list[tuple[Any, float]]]:
-        return self.vector_candidates(vector, k, filter), self.text_candidates(query, k, filter)
+        """Both candidate lists; the two searches are in flight at once (gRPC calls release the GIL)."""
+        self._text_query(query)  # a dense-only server refuses before anything is sent
+        parse_filter(filter)
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = ThreadPoolExecutor(1, thread_name_prefix="ragline-milvus")
+        dense = self._retriever.submit(self.vector_candidates, vector, k, filter)
+        try:
+            found = self.text_candidates(query, k, filter)
+        finally:
+            nearest = dense.result()
+        return nearest, found
 
     def _hits(self, found: list[dict[str, Any]], retriever: str, bm25: bool = False) -> list[Hit]:
         hits = []
