@@ -177,3 +177,15 @@ def test_uri_options(tmp_path):
         open_store(f"milvus-lite:{tmp_path / 'n'}?colection=x")
     with pytest.raises(ConfigError, match="metric"):
         open_store(f"milvus-lite:{tmp_path / 'n'}?metric=L2")
+
+
+def test_a_store_opened_before_the_collection_existed_sees_it(tmp_path):
+    uri = f"milvus-lite:{tmp_path / 'm'}"
+    reader = open_store(uri)
+    assert reader.count() == 0 and reader.search_text("cats", 5) == []
+    chunks = make_chunks("file:///a.txt", ["cats and dogs"])
+    with open_store(uri) as writer:
+        writer.upsert(chunks, vectors_for(chunks))
+        assert reader.count() == 1 and [h.chunk for h in reader.search_text("cats", 5)] == chunks
+        assert reader.upsert(chunks, vectors_for(chunks)) == 0
+    reader.close()

@@ -177,6 +177,12 @@ class MilvusStore:
         self.metric = str(index.get("metric_type") or self.metric).upper()
         self.client.load_collection(self.collection)
 
+    def _ready(self) -> bool:
+        """Whether the collection exists; adopts one that another process created since we opened."""
+        if self.dim is None and self._call("has_collection", "has_collection", self.collection):
+            self._adopt_collection()
+        return self.dim is not None
+
     def _create_collection(self, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType
 
@@ -273,12 +279,13 @@ class MilvusStore:
         if not chunks:
             return 0
         with self._lock:
-            if self.dim is None:
+            if not self._ready():
                 self._create_collection(int(vectors.shape[1]))
-            elif vectors.shape[1] != self.dim:
+            if vectors.shape[1] != self.dim:
                 raise StoreError(f"vectors have dimension {vectors.shape[1]} but this store holds "
                                  f"{self.dim}-d vectors (built with another embedder? use a new store)")
-            stored = self._existing([c.chunk_id for c in chunks])
+            ids = [c.chunk_id for c in chunks]
+            stored = set().union(*(self._existing(ids[i:i + 1024]) for i in range(0, len(ids), 1024)))
             rows: list[dict[str, Any]] = []
             seen: set[str] = set()
             for chunk, vector in zip(chunks, vectors):
@@ -312,7 +319,7 @@ class MilvusStore:
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete every chunk of these documents; returns how many chunks went."""
         doc_ids = list(doc_ids)
-        if not doc_ids or self.dim is None:
+        if not doc_ids or not self._ready():
             return 0
         with self._lock:
             wanted = set(doc_ids)
@@ -325,7 +332,7 @@ class MilvusStore:
             return self._remove(sorted(ids))
 
     def delete_chunks(self, chunk_ids: Sequence[str]) -> int:
-        if not chunk_ids or self.dim is None:
+        if not chunk_ids or not self._ready():
             return 0
         with self._lock:
             ids: set[str] = set()
@@ -359,7 +366,7 @@ class MilvusStore:
 
     def _rows(self, chunk_ids: Sequence[str], fields: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        if self.dim is None:
+        if not self._ready():
             return found
         chunk_ids = list(dict.fromkeys(chunk_ids))
         for start in range(0, len(chunk_ids), 1024):
@@ -395,7 +402,7 @@ class MilvusStore:
     def _search(self, data: list[Any], field: str, k: int, filter: Filter | None, params: dict[str, Any],
                 output_fields: list[str]) -> list[dict[str, Any]]:
         where = self._where(filter)
-        if k <= 0 or self.dim is None:
+        if k <= 0 or not self._ready():
             return []
         found = self._call("search", "search", self.collection, data=data, anns_field=field,
                            limit=min(k, QUERY_WINDOW), filter=where, output_fields=output_fields,
@@ -482,7 +489,7 @@ class MilvusStore:
 
         terms = self._text_query(query)
         where = self._where(filter)
-        if k <= 0 or self.dim is None:
+        if k <= 0 or not self._ready():
             return []
         if not terms:
             return [Hit(h.chunk, h.score, h.uri, {"rrf": h.ranks["dense"]})
@@ -499,7 +506,7 @@ class MilvusStore:
 
     # ----- counts and housekeeping -------------------------------------------------------
     def count(self) -> int:
-        if self.dim is None:
+        if not self._ready():
             return 0
         rows = self._call("count", "query", self.collection, filter=self._where(),
                           output_fields=["count(*)"])
@@ -514,7 +521,7 @@ class MilvusStore:
     def flush(self) -> None:
         """Seal what was written (the engine calls it at the end of a run)."""
         with self._lock:
-            if self.dim is not None:
+            if self._ready():
                 self._call("flush", "flush", self.collection)
 
 
