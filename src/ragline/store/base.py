@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
@@ -96,6 +97,9 @@ class Store(Protocol):
 # store or namespace that does not exist a ConfigError instead of creating it.
 StoreFactory = Callable[..., Store]
 _REGISTRY: dict[str, StoreFactory] = {}
+# Built-in backends, imported on first use (each module registers its schemes).
+_BUILTIN = {"local": "ragline.store.local", "milvus": "ragline.store.milvus",
+            "milvus-lite": "ragline.store.milvus"}
 
 
 def register_store(scheme: str, factory: StoreFactory) -> None:
@@ -108,11 +112,11 @@ def open_store(uri: str, namespace: str = "default", *, create: bool = True) -> 
     scheme, sep, rest = uri.partition(":")
     if not sep:
         scheme, rest = "local", uri  # a bare path means the embedded store
-    if scheme == "local":
-        from ragline.store import local  # noqa: F401 - registers itself
+    if scheme in _BUILTIN and scheme not in _REGISTRY:
+        importlib.import_module(_BUILTIN[scheme])
     factory = _REGISTRY.get(scheme)
     if factory is None:
-        known = ", ".join(sorted({"local", *_REGISTRY}))
+        known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
         raise ConfigError(f"unknown store scheme {scheme!r} in {uri!r}; known: {known}")
     return factory(rest, namespace, create=create)
 
