@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ragline.embed.device import (CPU, CPU_MAX_BATCH, CPU_TOKEN_BUDGET, CUDA, DEFAULT_CPU_PRECISION, GPU_MAX_BATCH,
-                                  GPU_TOKEN_BUDGET_RANGE, physical_cores, select_placement)
+                                  GPU_TOKEN_BUDGET_RANGE, physical_cores, select_backend, select_openvino_placement,
+                                  select_placement)
 from ragline.errors import ConfigError
 
 GIB = 1 << 30
@@ -91,3 +92,52 @@ def test_physical_cores_is_within_what_the_process_may_use():
     import os
 
     assert 1 <= physical_cores() <= len(os.sched_getaffinity(0))
+
+
+# ----- OpenVINO: the runtime of the default embedder, and its precision per CPU ---------------
+BF16_CPU = ["BF16", "FP32", "FP16", "INT8", "BIN", "EXPORT_IMPORT"]   # AVX512_BF16 or AMX
+PLAIN_CPU = ["FP32", "INT8", "BIN", "EXPORT_IMPORT"]                 # AVX2 / AVX-512 without bf16
+
+
+@pytest.mark.parametrize("available, device, installed, gpus, backend", [
+    ([CPU], "auto", True, 0, "openvino"),
+    ([CPU], "cpu", True, 0, "openvino"),
+    ([CPU], "auto", False, 0, "onnx"),         # OpenVINO absent: ONNX Runtime on the CPU
+    ([CUDA, CPU], "auto", True, 1, "onnx"),    # a GPU: ONNX Runtime's CUDA provider
+    ([CUDA, CPU], "auto", True, 0, "openvino"),
+    ([CUDA, CPU], "cuda:1", True, 2, "onnx"),
+    ([CUDA, CPU], "cpu", True, 2, "openvino"),
+])
+def test_the_default_backend_is_openvino_on_cpus_and_onnxruntime_on_gpus(available, device, installed, gpus, backend):
+    assert select_backend(available, device, {}, openvino_installed=installed, gpu_count=gpus) == backend
+
+
+def test_the_environment_can_send_the_default_backend_to_the_cpu():
+    env = {"RAGLINE_EMBED_DEVICE": "cpu"}
+    assert select_backend([CUDA, CPU], "auto", env, openvino_installed=True, gpu_count=1) == "openvino"
+
+
+@pytest.mark.parametrize("capabilities, precision", [(BF16_CPU, "bf16"), (PLAIN_CPU, "fp32"), ([], "fp32")])
+def test_openvino_takes_bf16_only_where_the_cpu_has_bf16_kernels(capabilities, precision):
+    placement = select_openvino_placement("auto", {}, capabilities=capabilities, cores=2)
+    assert placement.precision == precision and placement.device == "cpu" and placement.threads == 2
+    assert (placement.token_budget, placement.max_batch) == (CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
+
+
+def test_openvino_keeps_an_explicit_precision_and_reads_the_environment():
+    assert select_openvino_placement(capabilities=BF16_CPU, precision="fp32").precision == "fp32"
+    assert select_openvino_placement(capabilities=PLAIN_CPU, precision="int8").precision == "int8"
+    env = {"RAGLINE_EMBED_PRECISION": "int8", "RAGLINE_EMBED_THREADS": "3"}
+    placement = select_openvino_placement("auto", env, capabilities=BF16_CPU)
+    assert (placement.precision, placement.threads) == ("int8", 3)
+
+
+@pytest.mark.parametrize("device, options, message", [
+    ("auto", {"precision": "bf16", "capabilities": PLAIN_CPU}, "no bf16 kernels"),
+    ("auto", {"precision": "fp16", "capabilities": BF16_CPU}, "not served by openvino"),
+    ("cuda", {"capabilities": BF16_CPU}, "onnx"),
+    ("cuda:0", {}, "runs on the CPU"),
+])
+def test_impossible_openvino_requests_fail_with_what_to_change(device, options, message):
+    with pytest.raises(ConfigError, match=message):
+        select_openvino_placement(device, {}, **options)
