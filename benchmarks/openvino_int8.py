@@ -34,12 +34,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ragline.bench import cranfield_chunks, cranfield_dir, cranfield_queries  # noqa: E402
-from ragline.embed._openvino_int8 import FFN_DOWN, calibration_texts, quantize  # noqa: E402
-from ragline.embed.onnx import OnnxEmbedder  # noqa: E402
-from ragline.embed.openvino import OpenVinoEmbedder  # noqa: E402
-from ragline.embed.quality import mean_cosine_error, topk_overlap  # noqa: E402
-from ragline.embed.variants import SUFFIXES, ensure_variant  # noqa: E402
+from ragline.bench import cranfield_chunks, cranfield_dir, cranfield_queries
+from ragline.embed._openvino_int8 import FFN_DOWN, calibration_texts, quantize
+from ragline.embed.onnx import OnnxEmbedder
+from ragline.embed.openvino import OpenVinoEmbedder
+from ragline.embed.quality import mean_cosine_error, topk_overlap
+from ragline.embed.variants import SUFFIXES, ensure_variant
 
 OUT = Path(".bench").resolve()
 EDGES = (r".*layer\.0/.*MatMul.*", r".*layer\.5/.*MatMul.*")
@@ -135,9 +135,9 @@ def main() -> None:
             started = time.perf_counter()
             embedders[name].embed(speed_texts)
             seconds[name].append(time.perf_counter() - started)
-    for name in results:
-        results[name]["chunks_per_s"] = len(speed_texts) / min(seconds[name])
-        results[name]["speed_vs_ov_fp32"] = min(seconds["ov-fp32"]) / min(seconds[name])
+    for name, row in results.items():
+        row["chunks_per_s"] = len(speed_texts) / min(seconds[name])
+        row["speed_vs_ov_fp32"] = min(seconds["ov-fp32"]) / min(seconds[name])
 
     fp32_ndcg = None
     for name in [n for n in args.ndcg.split(",") if n]:

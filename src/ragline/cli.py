@@ -31,7 +31,7 @@ out = Console()
 StoreOpt = Annotated[str, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI, e.g. local:./ragline-data")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", envvar="RAGLINE_NAMESPACE")]
 EmbedderOpt = Annotated[Optional[str], typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
-                                                    help="onnx (default precision), onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
+                                                    help="auto (default: openvino on CPUs, onnx on GPUs), openvino, openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEFAULT_STORE = "local:ragline-data"
 

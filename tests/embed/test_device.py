@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from ragline.embed.device import (CPU, CPU_MAX_BATCH, CPU_TOKEN_BUDGET, CUDA, DEFAULT_CPU_PRECISION, GPU_MAX_BATCH,
-                                  GPU_TOKEN_BUDGET_RANGE, physical_cores, select_backend, select_openvino_placement,
-                                  select_placement)
+from ragline.embed.device import (
+    CPU,
+    CPU_MAX_BATCH,
+    CPU_TOKEN_BUDGET,
+    CUDA,
+    DEFAULT_CPU_PRECISION,
+    GPU_MAX_BATCH,
+    GPU_TOKEN_BUDGET_RANGE,
+    physical_cores,
+    select_backend,
+    select_openvino_placement,
+    select_placement,
+)
 from ragline.errors import ConfigError
 
 GIB = 1 << 30

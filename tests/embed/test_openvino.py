@@ -15,7 +15,7 @@ from ragline.embed.onnx import OnnxEmbedder
 from ragline.errors import EmbedError
 
 pytest.importorskip("openvino")
-from ragline.embed.openvino import OpenVinoEmbedder  # noqa: E402
+from ragline.embed.openvino import OpenVinoEmbedder
 
 HAS_BF16 = "BF16" in openvino_capabilities()
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bf16 kernels (AVX512_BF16 or AMX)")

@@ -79,9 +79,9 @@ def open_embedder(spec: str = "onnx", **options: object) -> Embedder:
             backend = _auto_backend(merged)
         if backend == "openvino":
             from ragline.embed.openvino import OpenVinoEmbedder
-            return OpenVinoEmbedder(model or DEFAULT_MODEL, **merged)  # type: ignore[arg-type]
+            return OpenVinoEmbedder(model or DEFAULT_MODEL, **merged)  # type: ignore[arg-type,return-value]
         from ragline.embed.onnx import OnnxEmbedder
-        return OnnxEmbedder(model or DEFAULT_MODEL, **merged)  # type: ignore[arg-type]
+        return OnnxEmbedder(model or DEFAULT_MODEL, **merged)  # type: ignore[arg-type,return-value]
     if backend == "hashing" and not precision:
         from ragline.embed.hashing import HashingEmbedder
         return HashingEmbedder(int(argument or 64))

@@ -39,7 +39,10 @@ def quantize(source: Path, target: Path, texts: list[str] | None = None, *, toke
         raise EmbedError("building the openvino-int8 variant needs NNCF: pip install 'ragline[int8]' "
                          "(once; the quantized model is cached)") from exc
     import openvino as ov
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        AdvancedSmoothQuantParameters,
+    )
 
     from ragline.embed.model import resolve_model
     from ragline.embed.tokenizer import ModelTokenizer

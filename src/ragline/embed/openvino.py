@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from ragline.embed.device import Placement, openvino_capabilities, physical_cores, select_openvino_placement
+from ragline.embed.device import (
+    Placement,
+    openvino_capabilities,
+    physical_cores,
+    select_openvino_placement,
+)
 from ragline.embed.onnx import OnnxEmbedder
 from ragline.embed.variants import RECIPE_VERSION, ensure_variant, recipe
 from ragline.errors import EmbedError
@@ -55,12 +60,15 @@ def build_openvino_fp32(source: Path, target: Path) -> None:
     ov.save_model(ov.Core().read_model(str(source)), str(target), compress_to_fp16=False)
 
 
-@recipe("openvino-int8", suffix=".xml")
-def build_openvino_int8(source: Path, target: Path, tokenizer: Any = None) -> None:
-    """NNCF post-training int8 with the recipe ``_openvino_int8.DEFAULT_OPTIONS`` names."""
+def quantize_int8(source: Path, target: Path, tokenizer: Any = None) -> None:
+    """NNCF post-training int8 with the recipe ``_openvino_int8.DEFAULT_OPTIONS`` names, calibrated
+    with ``tokenizer`` (the model's; the default model's when not given)."""
     from ragline.embed._openvino_int8 import DEFAULT_OPTIONS, quantize
 
     quantize(source, target, tokenizer=tokenizer, **DEFAULT_OPTIONS)
+
+
+recipe("openvino-int8", suffix=".xml")(quantize_int8)
 
 
 class OpenVinoEmbedder(OnnxEmbedder):
@@ -94,7 +102,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         if self._model_file is not None:
             return self._model_file
         variant = OPENVINO_VARIANT[self.precision]
-        build = partial(build_openvino_int8, tokenizer=self.tokenizer) if variant == "openvino-int8" else None
+        build = partial(quantize_int8, tokenizer=self.tokenizer) if variant == "openvino-int8" else None
         return ensure_variant(self.spec, variant, build)
 
     def _load(self):  # type: ignore[no-untyped-def]
@@ -108,7 +116,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
                 compiled = core.compile_model(core.read_model(str(self.model_path())), "CPU", config)
             except EmbedError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own untyped errors
+            except Exception as exc:
                 raise EmbedError(f"cannot load the OpenVINO model for {self.model_id}: {exc}") from exc
             self._inputs = {name for port in compiled.inputs for name in port.get_names()}
             self._session = compiled
