@@ -44,6 +44,7 @@ from ragline.embed.variants import SUFFIXES, ensure_variant
 OUT = Path(".bench").resolve()
 EDGES = (r".*layer\.0/.*MatMul.*", r".*layer\.5/.*MatMul.*")
 ATTN_OUT = r".*attention/output/dense/MatMul.*"
+ATTN_MM = r".*attention/self/MatMul.*"   # Q x K^T and softmax x V (activation x activation)
 
 # name -> quantize() options; the calibration set is chosen by --calibration.
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -61,6 +62,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "q-tr-no-edges": {"ignored": EDGES},
     "q-tr-no-edges-ffn-down": {"ignored": (FFN_DOWN, *EDGES)},
     "q-tr-bias-correction": {"fast_bias_correction": False},
+    "q-tr-no-attn-mm": {"ignored": (ATTN_MM,)},
+    "q-tr-no-ffn-down-attn-mm": {"ignored": (FFN_DOWN, ATTN_MM)},
+    "q-tr-no-ffn-down-attn-out-attn-mm": {"ignored": (FFN_DOWN, ATTN_OUT, ATTN_MM)},
+    "q-tr-no-ffn-down-bias-correction": {"ignored": (FFN_DOWN,), "fast_bias_correction": False},
+    "q-tr-no-ffn-down-batched": {"ignored": (FFN_DOWN,), "batch_size": 8},
+    "q-tr-batched": {"batch_size": 8},
 }
 
 
@@ -87,6 +94,7 @@ def main() -> None:
     parser.add_argument("--cranfield-calibration", type=int, default=128)
     parser.add_argument("--only", default="", help="comma-separated candidates (a '+bf16' suffix adds the bf16 hint)")
     parser.add_argument("--ndcg", default="", help="comma-separated candidates to score on Cranfield nDCG@10")
+    parser.add_argument("--no-speed", action="store_true", help="quality only (a screen)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
 
@@ -99,8 +107,9 @@ def main() -> None:
     print(f"{len(chunks)} chunks ({tokens / len(chunks):.0f} tokens mean), {len(queries)} queries, "
           f"{len(calibration)} {args.calibration} calibration texts, threads {reference.threads}", flush=True)
 
-    embedders: dict[str, Any] = {"onnx-fp32": reference, "ov-fp32": OpenVinoEmbedder(precision="fp32"),
-                                 "ov-bf16": OpenVinoEmbedder(precision="bf16")}
+    embedders: dict[str, Any] = {"onnx-fp32": reference}
+    if not args.no_speed:
+        embedders.update({"ov-fp32": OpenVinoEmbedder(precision="fp32"), "ov-bf16": OpenVinoEmbedder(precision="bf16")})
     wanted = [n for n in args.only.split(",") if n] or list(CANDIDATES)
     for name in wanted:
         base, _, hint = name.partition("+")
@@ -130,14 +139,15 @@ def main() -> None:
 
     speed_texts = chunks[:args.speed_chunks]
     seconds: dict[str, list[float]] = {name: [] for name in results}
-    for _ in range(args.rounds):
+    for _ in range(0 if args.no_speed else args.rounds):
         for name in results:
             started = time.perf_counter()
             embedders[name].embed(speed_texts)
             seconds[name].append(time.perf_counter() - started)
     for name, row in results.items():
-        row["chunks_per_s"] = len(speed_texts) / min(seconds[name])
-        row["speed_vs_ov_fp32"] = min(seconds["ov-fp32"]) / min(seconds[name])
+        if seconds[name]:
+            row["chunks_per_s"] = len(speed_texts) / min(seconds[name])
+            row["speed_vs_ov_fp32"] = min(seconds["ov-fp32"]) / min(seconds[name])
 
     fp32_ndcg = None
     for name in [n for n in args.ndcg.split(",") if n]:
@@ -152,8 +162,8 @@ def main() -> None:
     for name, r in results.items():
         delta = r.get("ndcg_delta_vs_fp32")
         print(f"{name:36} {r['cosine_error']:8.5f} {r['max_cosine_error']:8.4f} {r['top10_queries']:8.3f} "
-              f"{r['top10_chunks']:8.3f} {r['chunks_per_s']:9.1f} {r['speed_vs_ov_fp32']:9.2f} "
-              f"{'' if delta is None else f'{delta:+.4f}':>7}")
+              f"{r['top10_chunks']:8.3f} {r.get('chunks_per_s', float('nan')):9.1f} "
+              f"{r.get('speed_vs_ov_fp32', float('nan')):9.2f} {'' if delta is None else f'{delta:+.4f}':>7}")
     target = OUT / f"openvino_int8-{args.calibration}.json"
     previous = json.loads(target.read_text())["results"] if target.exists() else {}
     target.write_text(json.dumps({"chunks": len(chunks), "queries": len(queries), "threads": reference.threads,

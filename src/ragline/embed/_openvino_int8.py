@@ -29,7 +29,8 @@ def calibration_texts() -> list[str]:
 def quantize(source: Path, target: Path, texts: list[str] | None = None, *, tokenizer: Any = None,
              transformer: bool = True,
              preset: str = "mixed", smooth_quant: float | None = 0.95, ignored: tuple[str, ...] = (),
-             fast_bias_correction: bool = True, weights_only: str | None = None, subset_size: int = 300) -> None:
+             fast_bias_correction: bool = True, weights_only: str | None = None, subset_size: int = 300,
+             batch_size: int = 1) -> None:
     """Read the fp32 ONNX ``source``, quantize it, save OpenVINO IR at ``target`` (.xml + .bin).
     ``tokenizer``: the model's ``ModelTokenizer`` (the default model's when not given)."""
     try:
@@ -57,8 +58,9 @@ def quantize(source: Path, target: Path, texts: list[str] | None = None, *, toke
             spec = resolve_model()
             tokenizer = ModelTokenizer(spec.path, spec.max_tokens)
         texts = texts if texts is not None else calibration_texts()
-        # One text per sample: no padding rows distort the activation ranges.
-        samples = [tokenizer.encode([text]) for text in texts]
+        # batch_size 1: one text per sample, no padding; more: padded batches, so the ranges also
+        # see the padding rows (and the attention mask's large negative bias) that inference meets.
+        samples = [tokenizer.encode(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
         advanced = AdvancedQuantizationParameters()
         if smooth_quant is not None:
             advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(matmul=smooth_quant)
