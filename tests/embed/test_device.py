@@ -12,6 +12,7 @@ from ragline.embed.device import (
     DEFAULT_CPU_PRECISION,
     GPU_MAX_BATCH,
     GPU_TOKEN_BUDGET_RANGE,
+    openvino_inference_precision,
     physical_cores,
     select_backend,
     select_openvino_placement,
@@ -151,3 +152,14 @@ def test_openvino_keeps_an_explicit_precision_and_reads_the_environment():
 def test_impossible_openvino_requests_fail_with_what_to_change(device, options, message):
     with pytest.raises(ConfigError, match=message):
         select_openvino_placement(device, {}, **options)
+
+
+@pytest.mark.parametrize("precision, capabilities, hint", [
+    ("bf16", BF16_CPU, "bf16"),
+    ("fp32", BF16_CPU, "f32"),      # explicit: OpenVINO's own CPU default would be bf16
+    ("int8", BF16_CPU, "bf16"),     # the layers int8 leaves in floating point run in bf16
+    ("int8", PLAIN_CPU, "f32"),
+    ("fp32", PLAIN_CPU, "f32"),
+])
+def test_openvino_inference_precision_hint(precision, capabilities, hint):
+    assert openvino_inference_precision(precision, capabilities) == hint

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 # The shipped recipe, chosen by benchmarks/openvino_int8.py (README "Embedding speed and precision").
-DEFAULT_OPTIONS: dict[str, Any] = {"transformer": True, "preset": "mixed", "smooth_quant": 0.95, "ignored": ()}
 # MatMul name patterns of the exported BERT graph, for ``ignored``.
 FFN_DOWN = r".*layer\.\d+/output/dense/MatMul.*"
+ATTN_OUT = r".*attention/output/dense/MatMul.*"
+ATTN_MM = r".*attention/self/MatMul.*"   # Q x K^T and softmax x V (activation x activation)
+DEFAULT_OPTIONS: dict[str, Any] = {"transformer": True, "preset": "mixed", "smooth_quant": 0.95,
+                                   "ignored": (FFN_DOWN, ATTN_OUT, ATTN_MM)}
 
 
 def calibration_texts() -> list[str]:

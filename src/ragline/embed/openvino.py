@@ -23,6 +23,7 @@ import numpy as np
 from ragline.embed.device import (
     Placement,
     openvino_capabilities,
+    openvino_inference_precision,
     physical_cores,
     select_openvino_placement,
 )
@@ -92,8 +93,10 @@ class OpenVinoEmbedder(OnnxEmbedder):
 
     def _revision(self) -> str:
         variant = OPENVINO_VARIANT[self.precision]
-        return (f"{self.spec.revision}:openvino:{self.spec.pooling}:{self.precision}"
-                f".v{RECIPE_VERSION.get(variant, 1)}")
+        self.inference_precision = openvino_inference_precision(self.precision, openvino_capabilities())
+        revision = f"{self.spec.revision}:openvino:{self.spec.pooling}:{self.precision}.v{RECIPE_VERSION.get(variant, 1)}"
+        # int8 leaves some layers in floating point: which one is part of what made the vectors.
+        return revision + ("+bf16" if self.precision == "int8" and self.inference_precision == "bf16" else "")
 
     def providers(self) -> list[str]:
         return ["OpenVINO CPU"]
@@ -109,8 +112,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         if self._session is None:
             ov = require_openvino()
             config = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                      # bf16 only when asked for: OpenVINO's CPU default is bf16 wherever it can.
-                      "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32"}
+                      "INFERENCE_PRECISION_HINT": self.inference_precision}
             try:
                 core = ov.Core()
                 compiled = core.compile_model(core.read_model(str(self.model_path())), "CPU", config)
