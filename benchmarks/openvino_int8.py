@@ -36,7 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ragline.bench import cranfield_chunks, cranfield_dir, cranfield_queries
-from ragline.embed._openvino_int8 import ATTN_MM, ATTN_OUT, FFN_DOWN, calibration_texts, quantize
+from ragline.embed._openvino_int8 import (
+    ATTN_MM,
+    ATTN_OUT,
+    FFN_DOWN,
+    calibration_texts,
+    quantize,
+)
 from ragline.embed.onnx import OnnxEmbedder
 from ragline.embed.openvino import OpenVinoEmbedder
 from ragline.embed.quality import mean_cosine_error, topk_overlap
