@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -518,5 +517,10 @@ def cranfield_queries(limit: int, folder: Path | None = None) -> list[str]:
 
 # ----- bench embed: speed, quality and efficiency of the embedders ---------------------------
 # In ragline.bench_embed; re-exported here, where the CLI and the tests have always found them.
-from ragline.bench_embed import (bench_embed, model_flops_per_token, peak_gemm_flops,  # noqa: E402,F401
-                                 plot_bench_embed, print_bench_embed)
+from ragline.bench_embed import (  # noqa: F401
+    bench_embed,
+    model_flops_per_token,
+    peak_gemm_flops,
+    plot_bench_embed,
+    print_bench_embed,
+)

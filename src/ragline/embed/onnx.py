@@ -18,14 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ragline.embed.base import l2_normalise, token_budget_batches
-from ragline.embed.device import (
-    CUDA,
-    Placement,
-    device_count,
-    gpu_memory_bytes,
-    physical_cores,
-    select_placement,
-)
+from ragline.embed.device import CUDA, Placement, device_count, gpu_memory_bytes, physical_cores, select_placement
 from ragline.embed.model import DEFAULT_MODEL, ModelSpec, resolve_model
 from ragline.embed.tokenizer import ModelTokenizer
 from ragline.embed.variants import RECIPE_VERSION, ensure_variant
@@ -102,7 +95,7 @@ class OnnxEmbedder:
                                                      providers=self.placement.providers)
             except EmbedError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
                 raise EmbedError(f"cannot load ONNX model for {self.model_id}: {exc}") from exc
             self._inputs = {i.name for i in self._session.get_inputs()}
         return self._session
