@@ -121,6 +121,14 @@ def test_missing_openvino_falls_back_to_onnx_runtime_or_says_what_to_install(mon
         open_embedder("openvino")
 
 
+def test_a_loaded_embedder_pickles_without_its_compiled_model(ov_fp32):
+    import pickle
+
+    before = ov_fp32.embed(["a chunk of text"])
+    clone = pickle.loads(pickle.dumps(ov_fp32))
+    assert clone._session is None and np.allclose(clone.embed(["a chunk of text"]), before, atol=1e-6)
+
+
 def test_the_openvino_model_is_converted_once_and_cached_beside_the_export(ov_fp32):
     from ragline.embed.export import ensure_onnx
 
