@@ -135,6 +135,15 @@ def test_openvino_takes_bf16_only_where_the_cpu_has_bf16_kernels(capabilities, p
     assert (placement.token_budget, placement.max_batch) == (CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
 
 
+@pytest.mark.parametrize("speedup, precision", [(None, "bf16"), (1.8, "bf16"), (1.2, "bf16"), (1.1, "fp32"),
+                                                (0.6, "fp32")])
+def test_openvino_defaults_to_bf16_only_where_it_is_measurably_faster(speedup, precision):
+    # 1.8: AMD EPYC with AVX512_BF16; 0.6: the Intel Xeon of the README table (AMX not exposed).
+    assert select_openvino_placement(capabilities=BF16_CPU, bf16_speedup=speedup).precision == precision
+    assert select_openvino_placement(capabilities=BF16_CPU, bf16_speedup=speedup, precision="bf16").precision == "bf16"
+    assert select_openvino_placement(capabilities=PLAIN_CPU, bf16_speedup=speedup).precision == "fp32"
+
+
 def test_openvino_keeps_an_explicit_precision_and_reads_the_environment():
     assert select_openvino_placement(capabilities=BF16_CPU, precision="fp32").precision == "fp32"
     assert select_openvino_placement(capabilities=PLAIN_CPU, precision="int8").precision == "int8"
@@ -163,3 +172,9 @@ def test_impossible_openvino_requests_fail_with_what_to_change(device, options, 
 ])
 def test_openvino_inference_precision_hint(precision, capabilities, hint):
     assert openvino_inference_precision(precision, capabilities) == hint
+
+
+def test_int8_keeps_its_floating_point_layers_in_f32_where_bf16_is_slower():
+    assert openvino_inference_precision("int8", BF16_CPU, bf16_speedup=0.6) == "f32"
+    assert openvino_inference_precision("int8", BF16_CPU, bf16_speedup=1.8) == "bf16"
+    assert openvino_inference_precision("bf16", BF16_CPU, bf16_speedup=0.6) == "bf16"  # asked for

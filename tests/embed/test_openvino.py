@@ -18,6 +18,12 @@ pytest.importorskip("openvino")
 from ragline.embed.openvino import OpenVinoEmbedder
 
 HAS_BF16 = "BF16" in openvino_capabilities()
+
+
+def default_precision(threads: int) -> str:
+    from ragline.embed.device import BF16_MIN_SPEEDUP, openvino_bf16_speedup
+
+    return "bf16" if HAS_BF16 and openvino_bf16_speedup(threads) >= BF16_MIN_SPEEDUP else "fp32"
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bf16 kernels (AVX512_BF16 or AMX)")
 
 
@@ -106,7 +112,7 @@ def test_specs_name_the_backend_and_precision():
     embedder = open_embedder("openvino:sentence-transformers/all-MiniLM-L6-v2?precision=int8&threads=1")
     assert (embedder.precision, embedder.threads) == ("int8", 1)
     default = open_embedder("openvino")
-    assert default.precision == ("bf16" if HAS_BF16 else "fp32")
+    assert default.precision == default_precision(default.threads)
     auto = open_embedder("auto")
     assert isinstance(auto, OpenVinoEmbedder) and auto.precision == default.precision
     assert isinstance(open_embedder("auto:?device=cpu&precision=fp32"), OpenVinoEmbedder)

@@ -41,12 +41,17 @@ GPU_PRECISIONS = ("fp32", "fp16")
 CPU_TOKEN_BUDGET = 2048
 CPU_MAX_BATCH = 16
 # OpenVINO (CPU only): bf16 where the CPU has bf16 kernels (AVX512_BF16 or AMX; OpenVINO then
-# lists "BF16" among the CPU's OPTIMIZATION_CAPABILITIES), else fp32. bf16 keeps 0.99+ of fp32's
-# top-10 (README "Embedding speed and precision") at ~2x its speed; int8 is faster still but
-# loses more, so it is opt-in (openvino-int8).
+# lists "BF16" among the CPU's OPTIMIZATION_CAPABILITIES) *and* they are measurably faster than
+# fp32 here, else fp32. bf16 keeps 0.99+ of fp32's top-10 (README "Embedding speed and
+# precision"); its speed depends on the CPU: ~1.8x fp32 on an AMD EPYC with AVX512_BF16, but
+# 0.55x on the Intel Xeon (AVX512_BF16, AMX not exposed) of the README's table, where OpenVINO's
+# avx512_bf16 GEMM reached 150 GFLOP/s against 280 in fp32. So the choice is measured once per
+# machine (``openvino_bf16_speedup``). int8 loses more, so it is opt-in (openvino-int8).
 OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
 OPENVINO_DEFAULT_PREFERENCE = ("bf16", "fp32")
 BF16_CAPABILITY = "BF16"
+# bf16 becomes the default only when its GEMM is at least this much faster than fp32's.
+BF16_MIN_SPEEDUP = 1.2
 # GPU batches grow with memory: ~16k padded tokens per GiB keeps activations (fp16, 6 layers,
 # 256-token attention) well inside memory while filling the GPU; capped where speed flattens.
 GPU_TOKENS_PER_GIB = 16384
@@ -134,11 +139,14 @@ def select_backend(available: Sequence[str], device: str = "auto", env: Mapping[
 
 def select_openvino_placement(device: str = "auto", env: Mapping[str, str] | None = None, *,
                               precision: str | None = None, capabilities: Collection[str] = (),
-                              cores: int = 1, threads: int | None = None) -> Placement:
-    """OpenVINO on the CPU. ``capabilities``: ``core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")``.
-    Without a precision (argument, then ``RAGLINE_EMBED_PRECISION``) the first of
-    ``OPENVINO_DEFAULT_PREFERENCE`` this CPU runs natively; bf16 asked for on a CPU without bf16
-    kernels is an error (OpenVINO would quietly run fp32 under a bf16 label)."""
+                              bf16_speedup: float | None = None, cores: int = 1,
+                              threads: int | None = None) -> Placement:
+    """OpenVINO on the CPU. ``capabilities``: ``core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")``;
+    ``bf16_speedup``: this CPU's measured bf16 / fp32 GEMM speed (None: not measured).
+    Without a precision (argument, then ``RAGLINE_EMBED_PRECISION``) bf16 where the CPU has bf16
+    kernels and they are at least ``BF16_MIN_SPEEDUP`` times faster than fp32 (or not measured),
+    else fp32; bf16 asked for on a CPU without bf16 kernels is an error (OpenVINO would quietly
+    run fp32 under a bf16 label)."""
     env = env or {}
     kind = _device_kind(device, env)
     if kind not in ("auto", "cpu"):
@@ -146,7 +154,8 @@ def select_openvino_placement(device: str = "auto", env: Mapping[str, str] | Non
                           "(onnx:MODEL?device=cuda) for GPUs")
     precision = precision or env.get("RAGLINE_EMBED_PRECISION") or None
     if precision is None:
-        precision = next(p for p in OPENVINO_DEFAULT_PREFERENCE if p != "bf16" or BF16_CAPABILITY in capabilities)
+        bf16_pays = BF16_CAPABILITY in capabilities and (bf16_speedup is None or bf16_speedup >= BF16_MIN_SPEEDUP)
+        precision = next(p for p in OPENVINO_DEFAULT_PREFERENCE if p != "bf16" or bf16_pays)
     if precision not in OPENVINO_PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not served by openvino: use one of {OPENVINO_PRECISIONS}")
     if precision == "bf16" and BF16_CAPABILITY not in capabilities:
@@ -155,12 +164,15 @@ def select_openvino_placement(device: str = "auto", env: Mapping[str, str] | Non
     return Placement("cpu", None, [], precision, _threads(threads, env, cores), CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
 
 
-def openvino_inference_precision(precision: str, capabilities: Collection[str]) -> str:
+def openvino_inference_precision(precision: str, capabilities: Collection[str],
+                                 bf16_speedup: float | None = None) -> str:
     """OpenVINO's INFERENCE_PRECISION_HINT for a precision: what the layers left in floating point
-    run in. bf16 for ``bf16``, and for ``int8`` where the CPU has bf16 kernels (the MatMuls the
-    int8 recipe keeps out of int8 lose nothing measurable in bf16 and run twice as fast); else f32
-    (set explicitly: OpenVINO's own CPU default is bf16 wherever it can)."""
-    if precision == "bf16" or (precision == "int8" and BF16_CAPABILITY in capabilities):
+    run in. bf16 for ``bf16``, and for ``int8`` where the CPU has bf16 kernels that pay
+    (``bf16_speedup`` >= ``BF16_MIN_SPEEDUP``, or not measured): the MatMuls the int8 recipe keeps
+    out of int8 lose nothing measurable in bf16. Else f32 (set explicitly: OpenVINO's own CPU
+    default is bf16 wherever it can)."""
+    bf16_pays = BF16_CAPABILITY in capabilities and (bf16_speedup is None or bf16_speedup >= BF16_MIN_SPEEDUP)
+    if precision == "bf16" or (precision == "int8" and bf16_pays):
         return "bf16"
     return "f32"
 
@@ -171,6 +183,69 @@ def openvino_capabilities() -> tuple[str, ...]:
     import openvino as ov
 
     return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def openvino_bf16_speedup(threads: int, size: int = 384, rows: int = 1024, repeats: int = 7) -> float:
+    """How much faster OpenVINO's bf16 GEMM is than its fp32 one on this CPU, at the model's width
+    (rows x 384 by 384 x 384, best of ``repeats``; ~0.1 s). Measured once per CPU, OpenVINO
+    version and thread count, and kept in the cache directory, since the default precision (and
+    with it the cache revision) must not flip between runs on a noisy machine."""
+    import json
+    import platform
+    import time
+
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from ragline.embed.export import cache_root
+
+    cpu = _cpu_model() or platform.processor() or platform.machine()
+    key = f"{cpu}|{ov.get_version()}|{threads}"
+    store = cache_root() / "openvino-bf16-speedup.json"
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key])
+    core = ov.Core()
+    rng = np.random.default_rng(0)
+    activations = rng.standard_normal((rows, size), dtype=np.float32)
+    weights = rng.standard_normal((size, size), dtype=np.float32)
+    best = {}
+    for hint in ("f32", "bf16"):
+        inputs = ops.parameter([rows, size], ov.Type.f32, name="a")
+        model = ov.Model([ops.matmul(inputs, ops.constant(weights), False, False)], [inputs], "probe")
+        request = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                                                    "INFERENCE_PRECISION_HINT": hint}).create_infer_request()
+        request.infer({0: activations})
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            request.infer({0: activations})
+            times.append(time.perf_counter() - started)
+        best[hint] = min(times)
+    speedup = best["f32"] / best["bf16"]
+    known[key] = round(speedup, 3)
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        partial = store.with_name(f"{store.name}.{os.getpid()}")
+        partial.write_text(json.dumps(known, indent=1))
+        os.replace(partial, store)
+    except OSError:
+        pass  # a read-only cache only costs the probe again next time
+    return speedup
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        return None
+    return None
 
 
 def physical_cores() -> int:
@@ -215,6 +290,6 @@ def gpu_memory_bytes(device_id: int = 0) -> int | None:
         return None
 
 
-__all__ = ["Placement", "device_count", "gpu_memory_bytes", "openvino_capabilities",
+__all__ = ["Placement", "device_count", "gpu_memory_bytes", "openvino_bf16_speedup", "openvino_capabilities",
            "openvino_inference_precision", "physical_cores",
            "select_backend", "select_openvino_placement", "select_placement"]

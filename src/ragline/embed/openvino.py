@@ -22,6 +22,7 @@ import numpy as np
 
 from ragline.embed.device import (
     Placement,
+    openvino_bf16_speedup,
     openvino_capabilities,
     openvino_inference_precision,
     physical_cores,
@@ -87,13 +88,25 @@ class OpenVinoEmbedder(OnnxEmbedder):
 
     def _place(self, device: str, precision: str | None, threads: int | None) -> Placement:
         require_openvino()
-        return select_openvino_placement(device, os.environ, precision=precision,
-                                         capabilities=openvino_capabilities(), cores=physical_cores(),
-                                         threads=threads)
+        self._capabilities = openvino_capabilities()
+        placement = select_openvino_placement(device, os.environ, precision=precision,
+                                              capabilities=self._capabilities, cores=physical_cores(),
+                                              threads=threads)
+        self._bf16_speedup = None
+        chosen = placement.precision == "bf16" and not (precision or os.environ.get("RAGLINE_EMBED_PRECISION"))
+        if chosen or placement.precision == "int8" and "BF16" in self._capabilities:
+            # bf16 picked by default, or for int8's floating-point layers: only where it pays on this CPU.
+            self._bf16_speedup = openvino_bf16_speedup(placement.threads)
+        if chosen:
+            placement = select_openvino_placement(
+                device, os.environ, capabilities=self._capabilities, cores=physical_cores(), threads=threads,
+                bf16_speedup=self._bf16_speedup)
+        return placement
 
     def _revision(self) -> str:
         variant = OPENVINO_VARIANT[self.precision]
-        self.inference_precision = openvino_inference_precision(self.precision, openvino_capabilities())
+        self.inference_precision = openvino_inference_precision(self.precision, self._capabilities,
+                                                                self._bf16_speedup)
         revision = f"{self.spec.revision}:openvino:{self.spec.pooling}:{self.precision}.v{RECIPE_VERSION.get(variant, 1)}"
         # int8 leaves some layers in floating point: which one is part of what made the vectors.
         return revision + ("+bf16" if self.precision == "int8" and self.inference_precision == "bf16" else "")
