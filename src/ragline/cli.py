@@ -312,7 +312,7 @@ def bench_embed(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """fp32 and int8 ONNX embedders vs sentence-transformers: speed, quality vs fp32, share of peak GEMM."""
+    """Every runtime and precision (ONNX Runtime, OpenVINO) vs sentence-transformers: speed, drift from fp32, share of peak GEMM."""
     from ragline.bench import bench_embed as run_bench, plot_bench_embed, print_bench_embed
 
     try:
