@@ -1,6 +1,7 @@
 """The int8 acceptance check on Cranfield: drift vs fp32, and dense-only nDCG@10 per precision.
 
     PYTHONPATH=src python benchmarks/cranfield_ndcg.py [--precisions fp32,int8] [--variant NAME=PATH ...]
+                                                       [--embedder openvino-bf16 ...]
 
 Every abstract is cut by ragline's chunker (256 tokens, overlap 32) and embedded; a document's
 score for a query is its best chunk's cosine (exact search, so no ANN noise enters the
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from ragline.bench import cranfield_dir  # noqa: E402
 from ragline.chunk import Chunker, ChunkerConfig  # noqa: E402
+from ragline.embed import open_embedder  # noqa: E402
 from ragline.embed.onnx import OnnxEmbedder  # noqa: E402
 from ragline.embed.quality import mean_cosine_error, topk_overlap  # noqa: E402
 from ragline.ids import make_doc_id  # noqa: E402
@@ -90,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--precisions", default="fp32,int8")
     parser.add_argument("--variant", action="append", default=[], help="NAME=PATH of an experimental ONNX file")
+    parser.add_argument("--embedder", action="append", default=[], help="an embedder spec, e.g. openvino-bf16")
     parser.add_argument("--corpus", type=Path, default=None)
     args = parser.parse_args()
     folder = cranfield_dir(args.corpus)
@@ -102,6 +105,8 @@ def main() -> None:
     for item in args.variant:
         name, _, path = item.partition("=")
         runs[name] = OnnxEmbedder(onnx_path=path, device="cpu")
+    for spec in args.embedder:
+        runs[spec] = open_embedder(spec, device="cpu")
     results = {}
     for label, embedder in runs.items():
         results[label] = evaluate(embedder, f"{label}-{embedder.revision.replace(':', '_')}", corpus, queries,

@@ -33,7 +33,7 @@ out = Console()
 StoreOpt = Annotated[str, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI, e.g. local:./ragline-data")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", envvar="RAGLINE_NAMESPACE")]
 EmbedderOpt = Annotated[Optional[str], typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
-                                                    help="onnx (default precision), onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
+                                                    help="auto (default: openvino on CPUs, onnx on GPUs), openvino, openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEFAULT_STORE = "local:ragline-data"
 
@@ -328,7 +328,7 @@ def bench_embed(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """fp32 and int8 ONNX embedders vs sentence-transformers: speed, quality vs fp32, share of peak GEMM."""
+    """Every runtime and precision (ONNX Runtime, OpenVINO) vs sentence-transformers: speed, drift from fp32, share of peak GEMM."""
     from ragline.bench import bench_embed as run_bench, plot_bench_embed, print_bench_embed
 
     try:

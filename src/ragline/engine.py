@@ -43,7 +43,7 @@ MODES = ("dense", "bm25", "hybrid")
 class EngineConfig:
     store: str = "local:ragline-data"
     namespace: str = "default"
-    embedder: str = "onnx"
+    embedder: str = "auto"
     max_tokens: int = 256
     overlap: int = 32
     max_file_bytes: int = 20 * 2**20
@@ -114,7 +114,7 @@ class Engine:
              embedder: Embedder | str | None = None, **options: Any) -> Engine:
         spec = embedder if isinstance(embedder, str) else None
         config = EngineConfig(store=store, namespace=namespace,
-                              embedder=spec or _persisted(store, namespace, "embedder") or "onnx", **options)
+                              embedder=spec or _persisted(store, namespace, "embedder") or "auto", **options)
         return cls(config, embedder if not isinstance(embedder, str) else None)
 
     def _check_persisted_config(self) -> None:

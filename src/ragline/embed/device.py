@@ -1,19 +1,24 @@
-"""Where the ONNX embedder runs, with which model variant, threads and batch sizes.
+"""Which runtime embeds, where, with which model variant, threads and batch sizes.
 
     placement = select_placement(ort.get_available_providers(), "auto", os.environ)
     placement.providers, placement.precision, placement.token_budget
+    select_backend(ort.get_available_providers(), "auto", openvino_installed=True)   # "openvino"
+    select_openvino_placement("auto", os.environ, capabilities=["BF16", "FP32", "INT8"]).precision  # "bf16"
 
-``select_placement`` is a pure function of what it is given (available execution providers, the
-requested device and precision, the environment, the GPU count and memory), so every branch is
-tested on a machine without a GPU. The impure probes (``device_count``, ``gpu_memory_bytes``,
-``physical_cores``) are kept apart and fed in.
+``select_placement`` (ONNX Runtime), ``select_openvino_placement`` and ``select_backend`` are pure
+functions of what they are given (available execution providers, the requested device and
+precision, the environment, the GPU count and memory, the CPU's capabilities as OpenVINO reports
+them), so every branch is tested on a machine without a GPU or a bf16 CPU. The impure probes
+(``device_count``, ``gpu_memory_bytes``, ``physical_cores``, ``openvino_capabilities``) are kept
+apart and fed in.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,18 @@ GPU_PRECISIONS = ("fp32", "fp16")
 # 32768 / 256; bigger batches only spill the activations out of cache. 2 threads beat 1 by 1.7x.
 CPU_TOKEN_BUDGET = 2048
 CPU_MAX_BATCH = 16
+# OpenVINO (CPU only): bf16 where the CPU has bf16 kernels (AVX512_BF16 or AMX; OpenVINO then
+# lists "BF16" among the CPU's OPTIMIZATION_CAPABILITIES) *and* they are measurably faster than
+# fp32 here, else fp32. bf16 keeps 0.99+ of fp32's top-10 (README "Embedding speed and
+# precision"); its speed depends on the CPU: ~1.8x fp32 on an AMD EPYC with AVX512_BF16, but
+# 0.55x on the Intel Xeon (AVX512_BF16, AMX not exposed) of the README's table, where OpenVINO's
+# avx512_bf16 GEMM reached 150 GFLOP/s against 280 in fp32. So the choice is measured once per
+# machine (``openvino_bf16_speedup``). int8 loses more, so it is opt-in (openvino-int8).
+OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
+OPENVINO_DEFAULT_PREFERENCE = ("bf16", "fp32")
+BF16_CAPABILITY = "BF16"
+# bf16 becomes the default only when its GEMM is at least this much faster than fp32's.
+BF16_MIN_SPEEDUP = 1.2
 # GPU batches grow with memory: ~16k padded tokens per GiB keeps activations (fp16, 6 layers,
 # 256-token attention) well inside memory while filling the GPU; capped where speed flattens.
 GPU_TOKENS_PER_GIB = 16384
@@ -76,12 +93,7 @@ def select_placement(available: Sequence[str], device: str = "auto", env: Mappin
         raise ConfigError(f"device {device!r} asked for, but onnxruntime has no CUDA provider: "
                           "pip install onnxruntime-gpu (instead of onnxruntime)")
     use_gpu = kind == "cuda" or (kind == "auto" and has_cuda and gpu_count > 0)
-    if threads is None and env.get("RAGLINE_EMBED_THREADS"):
-        try:
-            threads = int(env["RAGLINE_EMBED_THREADS"])
-        except ValueError as exc:
-            raise ConfigError("RAGLINE_EMBED_THREADS must be a whole number") from exc
-    threads = max(1, threads or cores)
+    threads = _threads(threads, env, cores)
     if not use_gpu:
         precision = precision or DEFAULT_CPU_PRECISION
         if precision not in CPU_PRECISIONS:
@@ -98,6 +110,142 @@ def select_placement(available: Sequence[str], device: str = "auto", env: Mappin
     budget = low if gpu_memory is None else min(high, max(low, GPU_TOKENS_PER_GIB * (gpu_memory >> 30)))
     cuda_options = {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
     return Placement("cuda", device_id, [(CUDA, cuda_options), CPU], precision, threads, budget, GPU_MAX_BATCH)
+
+
+def _threads(threads: int | None, env: Mapping[str, str], cores: int) -> int:
+    if threads is None and env.get("RAGLINE_EMBED_THREADS"):
+        try:
+            threads = int(env["RAGLINE_EMBED_THREADS"])
+        except ValueError as exc:
+            raise ConfigError("RAGLINE_EMBED_THREADS must be a whole number") from exc
+    return max(1, threads or cores)
+
+
+def _device_kind(device: str, env: Mapping[str, str]) -> str:
+    if device == "auto":
+        device = env.get("RAGLINE_EMBED_DEVICE", "auto") or "auto"
+    return device.partition(":")[0]
+
+
+def select_backend(available: Sequence[str], device: str = "auto", env: Mapping[str, str] | None = None, *,
+                   openvino_installed: bool, gpu_count: int = 0) -> str:
+    """The runtime of the default embedder: ``onnx`` (ONNX Runtime) on a GPU (its CUDA provider) or
+    where OpenVINO is not installed, else ``openvino`` (the faster CPU runtime)."""
+    kind = _device_kind(device, env or {})
+    if kind == "cuda" or (kind == "auto" and CUDA in available and gpu_count > 0):
+        return "onnx"
+    return "openvino" if openvino_installed else "onnx"
+
+
+def select_openvino_placement(device: str = "auto", env: Mapping[str, str] | None = None, *,
+                              precision: str | None = None, capabilities: Collection[str] = (),
+                              bf16_speedup: float | None = None, cores: int = 1,
+                              threads: int | None = None) -> Placement:
+    """OpenVINO on the CPU. ``capabilities``: ``core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")``;
+    ``bf16_speedup``: this CPU's measured bf16 / fp32 GEMM speed (None: not measured).
+    Without a precision (argument, then ``RAGLINE_EMBED_PRECISION``) bf16 where the CPU has bf16
+    kernels and they are at least ``BF16_MIN_SPEEDUP`` times faster than fp32 (or not measured),
+    else fp32; bf16 asked for on a CPU without bf16 kernels is an error (OpenVINO would quietly
+    run fp32 under a bf16 label)."""
+    env = env or {}
+    kind = _device_kind(device, env)
+    if kind not in ("auto", "cpu"):
+        raise ConfigError(f"the openvino embedder runs on the CPU, not {device!r}: use the onnx embedder "
+                          "(onnx:MODEL?device=cuda) for GPUs")
+    precision = precision or env.get("RAGLINE_EMBED_PRECISION") or None
+    if precision is None:
+        bf16_pays = BF16_CAPABILITY in capabilities and (bf16_speedup is None or bf16_speedup >= BF16_MIN_SPEEDUP)
+        precision = next(p for p in OPENVINO_DEFAULT_PREFERENCE if p != "bf16" or bf16_pays)
+    if precision not in OPENVINO_PRECISIONS:
+        raise ConfigError(f"precision {precision!r} is not served by openvino: use one of {OPENVINO_PRECISIONS}")
+    if precision == "bf16" and BF16_CAPABILITY not in capabilities:
+        raise ConfigError("this CPU has no bf16 kernels (AVX512_BF16 or AMX): use openvino-fp32 "
+                          "(or plain openvino, which picks the best precision the CPU has)")
+    return Placement("cpu", None, [], precision, _threads(threads, env, cores), CPU_TOKEN_BUDGET, CPU_MAX_BATCH)
+
+
+def openvino_inference_precision(precision: str, capabilities: Collection[str],
+                                 bf16_speedup: float | None = None) -> str:
+    """OpenVINO's INFERENCE_PRECISION_HINT for a precision: what the layers left in floating point
+    run in. bf16 for ``bf16``, and for ``int8`` where the CPU has bf16 kernels that pay
+    (``bf16_speedup`` >= ``BF16_MIN_SPEEDUP``, or not measured): the MatMuls the int8 recipe keeps
+    out of int8 lose nothing measurable in bf16. Else f32 (set explicitly: OpenVINO's own CPU
+    default is bf16 wherever it can)."""
+    bf16_pays = BF16_CAPABILITY in capabilities and (bf16_speedup is None or bf16_speedup >= BF16_MIN_SPEEDUP)
+    if precision == "bf16" or (precision == "int8" and bf16_pays):
+        return "bf16"
+    return "f32"
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_capabilities() -> tuple[str, ...]:
+    """What OpenVINO's CPU plugin can run natively here (e.g. ``BF16``, ``INT8``, ``FP32``)."""
+    import openvino as ov
+
+    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def openvino_bf16_speedup(threads: int, size: int = 384, rows: int = 1024, repeats: int = 7) -> float:
+    """How much faster OpenVINO's bf16 GEMM is than its fp32 one on this CPU, at the model's width
+    (rows x 384 by 384 x 384, best of ``repeats``; ~0.1 s). Measured once per CPU, OpenVINO
+    version and thread count, and kept in the cache directory, since the default precision (and
+    with it the cache revision) must not flip between runs on a noisy machine."""
+    import json
+    import platform
+    import time
+
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from ragline.embed.export import cache_root
+
+    cpu = _cpu_model() or platform.processor() or platform.machine()
+    key = f"{cpu}|{ov.get_version()}|{threads}"
+    store = cache_root() / "openvino-bf16-speedup.json"
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key])
+    core = ov.Core()
+    rng = np.random.default_rng(0)
+    activations = rng.standard_normal((rows, size), dtype=np.float32)
+    weights = rng.standard_normal((size, size), dtype=np.float32)
+    best = {}
+    for hint in ("f32", "bf16"):
+        inputs = ops.parameter([rows, size], ov.Type.f32, name="a")
+        model = ov.Model([ops.matmul(inputs, ops.constant(weights), False, False)], [inputs], "probe")
+        request = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                                                    "INFERENCE_PRECISION_HINT": hint}).create_infer_request()
+        request.infer({0: activations})
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            request.infer({0: activations})
+            times.append(time.perf_counter() - started)
+        best[hint] = min(times)
+    speedup = best["f32"] / best["bf16"]
+    known[key] = round(speedup, 3)
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        partial = store.with_name(f"{store.name}.{os.getpid()}")
+        partial.write_text(json.dumps(known, indent=1))
+        os.replace(partial, store)
+    except OSError:
+        pass  # a read-only cache only costs the probe again next time
+    return speedup
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        return None
+    return None
 
 
 def physical_cores() -> int:
@@ -142,4 +290,6 @@ def gpu_memory_bytes(device_id: int = 0) -> int | None:
         return None
 
 
-__all__ = ["Placement", "device_count", "gpu_memory_bytes", "physical_cores", "select_placement"]
+__all__ = ["Placement", "device_count", "gpu_memory_bytes", "openvino_bf16_speedup", "openvino_capabilities",
+           "openvino_inference_precision", "physical_cores",
+           "select_backend", "select_openvino_placement", "select_placement"]

@@ -37,12 +37,7 @@ class OnnxEmbedder:
                  onnx_path: str | Path | None = None):
         """``onnx_path`` loads that ONNX file instead of a cached variant (for experiments)."""
         self.spec: ModelSpec = resolve_model(model)
-        available = _available_providers()
-        gpus = device_count() if CUDA in available and device != "cpu" else 0
-        ordinal = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
-        self.placement: Placement = select_placement(
-            available, device, os.environ, precision=precision, cores=physical_cores(), gpu_count=gpus,
-            gpu_memory=gpu_memory_bytes(ordinal) if gpus else None, threads=threads)
+        self.placement: Placement = self._place(device, precision, threads)
         self.precision = self.placement.precision
         self.device = self.placement.device
         self.device_id = self.placement.device_id
@@ -51,16 +46,28 @@ class OnnxEmbedder:
         self.max_batch = max_batch or self.placement.max_batch
         self.onnx_path = Path(onnx_path) if onnx_path else None
         self.model_id = self.spec.model_id
-        # fp32 keeps the revision it always had, so existing caches stay valid.
-        self.revision = f"{self.spec.revision}:onnx:{self.spec.pooling}"
-        if self.precision != "fp32":
-            self.revision += f":{self.precision}.v{RECIPE_VERSION.get(self.precision, 1)}"
+        self.revision = self._revision()
         if self.onnx_path is not None:
             self.revision += f":file:{self.onnx_path.name}"
         self.max_tokens = self.spec.max_tokens
         self.tokenizer = ModelTokenizer(self.spec.path, self.max_tokens)
         self._session = None
         self._dim: int | None = None
+
+    def _place(self, device: str, precision: str | None, threads: int | None) -> Placement:
+        available = _available_providers()
+        gpus = device_count() if CUDA in available and device != "cpu" else 0
+        ordinal = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
+        return select_placement(available, device, os.environ, precision=precision, cores=physical_cores(),
+                                gpu_count=gpus, gpu_memory=gpu_memory_bytes(ordinal) if gpus else None,
+                                threads=threads)
+
+    def _revision(self) -> str:
+        # fp32 keeps the revision it always had, so existing caches stay valid.
+        revision = f"{self.spec.revision}:onnx:{self.spec.pooling}"
+        if self.precision != "fp32":
+            revision += f":{self.precision}.v{RECIPE_VERSION.get(self.precision, 1)}"
+        return revision
 
     # The tokenizer is the chunker's, so chunks are cut by the tokens the model really sees.
     def offsets(self, text: str) -> list[tuple[int, int]]:
@@ -99,10 +106,14 @@ class OnnxEmbedder:
             self._dim = int(self.embed(["dimension probe"]).shape[1])
         return self._dim
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's last hidden state (batch, tokens, dim) for one tokenized batch."""
         session = self._load()
-        feeds = {k: v for k, v in self.tokenizer.encode(texts).items() if k in self._inputs}
-        hidden = session.run(None, feeds)[0].astype(np.float32, copy=False)
+        return session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        feeds = self.tokenizer.encode(texts)
+        hidden = self._forward(feeds).astype(np.float32, copy=False)
         mask = feeds["attention_mask"][:, :, None].astype(np.float32)
         if self.spec.pooling == "cls":
             pooled = hidden[:, 0]
@@ -133,10 +144,8 @@ class OnnxEmbedder:
         lengths = [min(n + 2, self.max_tokens) for n in self.count(texts)]
         out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
         for batch in token_budget_batches(lengths, self.token_budget, self.max_batch):
-            session = self._load()
-            feeds = {k: v for k, v in self.tokenizer.encode([texts[i] for i in batch]).items()
-                     if k in self._inputs}
-            hidden = session.run(None, feeds)[0]
+            feeds = self.tokenizer.encode([texts[i] for i in batch])
+            hidden = self._forward(feeds)
             keep = (feeds["attention_mask"] > 0) & ~np.isin(feeds["input_ids"], special)
             for row, i in enumerate(batch):
                 out[i] = l2_normalise(hidden[row][keep[row]])

@@ -22,18 +22,25 @@ from ragline.errors import EmbedError
 Recipe = Callable[[Path, Path], None]
 RECIPES: dict[str, Recipe] = {}
 RECIPE_VERSION = {"int8": 1, "fp16": 1}
+# Variants that are not ONNX files (OpenVINO IR: an .xml graph and its .bin weights beside it).
+SUFFIXES: dict[str, str] = {}
+# Files a build writes beside its target, renamed with it; the target itself is renamed last, so
+# its existence means the whole variant is there.
+COMPANIONS = {".xml": (".bin",)}
 
 
-def recipe(name: str) -> Callable[[Recipe], Recipe]:
+def recipe(name: str, suffix: str = ".onnx") -> Callable[[Recipe], Recipe]:
     def register(build: Recipe) -> Recipe:
         RECIPES[name] = build
+        if suffix != ".onnx":
+            SUFFIXES[name] = suffix
         return build
     return register
 
 
 def variant_path(spec: ModelSpec, name: str) -> Path:
     version = RECIPE_VERSION.get(name, 1)
-    return onnx_cache_path(spec).parent / f"model.{name}.v{version}.onnx"
+    return onnx_cache_path(spec).parent / f"model.{name}.v{version}{SUFFIXES.get(name, '.onnx')}"
 
 
 def ensure_variant(spec: ModelSpec, name: str, build: Recipe | None = None) -> Path:
@@ -52,16 +59,20 @@ def ensure_variant(spec: ModelSpec, name: str, build: Recipe | None = None) -> P
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists():  # another process built it while we waited
             return target
-        partial = target.with_name(f"{target.stem}.partial-{os.getpid()}.onnx")
+        partial = target.with_name(f"{target.stem}.partial-{os.getpid()}{target.suffix}")
+        companions = COMPANIONS.get(target.suffix, ())
         try:
             build(source, partial)
+            for suffix in companions:
+                os.replace(partial.with_suffix(suffix), target.with_suffix(suffix))
             os.replace(partial, target)
         except EmbedError:
             raise
         except Exception as exc:  # noqa: BLE001 - onnx/ORT tooling raises many untyped errors
             raise EmbedError(f"cannot build the {name} variant of {spec.model_id}: {exc}") from exc
         finally:
-            partial.unlink(missing_ok=True)
+            for path in (partial, *(partial.with_suffix(suffix) for suffix in companions)):
+                path.unlink(missing_ok=True)
     return target
 
 
