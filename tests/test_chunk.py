@@ -102,3 +102,31 @@ def test_chunks_crossing_a_page_break_record_the_last_page(hashing_embedder):
         assert chunk.metadata["page"] == first
         assert chunk.metadata.get("page_end", first) == last
     assert any("page_end" in c.metadata for c in chunks)
+
+
+class _CountOnly:
+    """The embedder's tokenizer without ``tokenize``: split takes its count-only path."""
+
+    def __init__(self, tokenizer):
+        self.offsets, self.count = tokenizer.offsets, tokenizer.count
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(WORDS, min_size=1, max_size=300), max_tokens=st.integers(8, 64),
+       overlap_frac=st.floats(0, 0.45))
+def test_batched_counts_and_carried_ids_change_no_cut(hashing_embedder, words, max_tokens, overlap_frac):
+    """Counting every chunk in one call (and keeping its ids) cuts exactly where re-counting each
+    chunk as it is cut does; the ids are the chunk's own tokens."""
+    from ragline.chunk import _cuts
+
+    text = " ".join(words)
+    overlap = int(max_tokens * overlap_frac) if max_tokens // 2 > int(max_tokens * overlap_frac) else 0
+    careful = _cuts(text, hashing_embedder.offsets(text), max_tokens, overlap,
+                    recount=lambda chunk: hashing_embedder.count([chunk])[0])
+    for tokenizer in (hashing_embedder, _CountOnly(hashing_embedder)):
+        spans = split(text, tokenizer, max_tokens, overlap)
+        assert [(s.start, s.end, s.token_count) for s in spans] == careful
+    for span in split(text, hashing_embedder, max_tokens, overlap):
+        assert span.text == text[span.start:span.end]
+        assert list(span.text.ids) == hashing_embedder.tokenizer._plain.encode(
+            span.text, add_special_tokens=False).ids

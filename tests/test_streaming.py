@@ -96,10 +96,11 @@ def test_derived_indexes_catch_up_during_the_run(tmp_path, engine_factory):
                     seen.append(json.loads(state.read_text())["applied_seq"])
 
             reports[name] = _run(engine, corpus, settings, on_progress)
-            hits[name] = [(h.chunk.chunk_id, round(h.score, 5)) for h in engine.store.search_text("heat flow", 20)]
+            # Every match, as a set: tantivy orders equal scores by segment, and segments differ.
+            hits[name] = {(h.chunk.chunk_id, round(h.score, 4)) for h in engine.store.search_text("heat flow", 10**4)}
             stats = engine.store.stats()
             assert stats["chunks"] == stats["ann_vectors"] == stats["bm25_docs"] == reports[name].chunks_written
     assert reports["stepwise"].chunks_written > 500
     assert len(set(applied["stepwise"])) >= 3   # the index on disk advanced during the run
     assert applied["at_end"] == []              # written once, after the last batch
-    assert hits["stepwise"] == hits["at_end"] and len(hits["stepwise"]) == 20
+    assert hits["stepwise"] == hits["at_end"] and len(hits["stepwise"]) > 50

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from ragline.errors import ConfigError
 from ragline.ids import content_hash, make_chunk_id
@@ -31,11 +32,21 @@ class Tokenizer(Protocol):
         """Token counts of each text, without special tokens."""
 
 
+@runtime_checkable
+class TextTokenizer(Protocol):
+    """A tokenizer that returns each text with its token ids (``embed.tokenizer.TokenizedText``):
+    the chunk texts then reach the embedder already tokenized."""
+
+    def tokenize(self, texts: Sequence[str]) -> Sequence[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     start: int
     end: int
     token_count: int
+    # The chunk's text as the tokenizer returned it (with its token ids), when it can.
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 def _boundary_strength(text: str, prev_end: int, next_start: int) -> int:
@@ -64,14 +75,13 @@ def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> in
     return best
 
 
-def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> list[Span]:
-    if max_tokens < 8:
-        raise ConfigError(f"max_tokens must be at least 8 (got {max_tokens})")
-    if not 0 <= overlap < max_tokens // 2:
-        raise ConfigError(f"overlap must be in [0, max_tokens/2) (got {overlap} for {max_tokens})")
-    offsets = tokenizer.offsets(text)
+def _cuts(text: str, offsets: list[tuple[int, int]], max_tokens: int, overlap: int,
+          recount: Callable[[str], int] | None) -> list[tuple[int, int, int]]:
+    """(char start, char end, token count) of each chunk. With ``recount``, each chunk is
+    re-counted on its own text and shortened until it fits; without, the in-context count is used
+    and the caller checks every chunk afterwards."""
     n = len(offsets)
-    spans: list[Span] = []
+    cuts: list[tuple[int, int, int]] = []
     start = 0
     while start < n:
         end = min(start + max_tokens, n)
@@ -81,11 +91,14 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> lis
         # Re-count on the chunk's own text: tokenisation at a cut can differ from in context.
         while True:
             char_start, char_end = offsets[start][0], offsets[end - 1][1]
-            count = tokenizer.count([text[char_start:char_end]])[0]
+            if recount is None:
+                count = end - start
+                break
+            count = recount(text[char_start:char_end])
             if count <= max_tokens or end - start <= 1:
                 break
             end -= max(1, count - max_tokens)
-        spans.append(Span(char_start, char_end, count))
+        cuts.append((char_start, char_end, count))
         if end >= n:
             break
         next_start = max(end - overlap, start + 1)
@@ -96,7 +109,33 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> lis
                     next_start = i
                     break
         start = next_start
-    return spans
+    return cuts
+
+
+def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int) -> list[Span]:
+    if max_tokens < 8:
+        raise ConfigError(f"max_tokens must be at least 8 (got {max_tokens})")
+    if not 0 <= overlap < max_tokens // 2:
+        raise ConfigError(f"overlap must be in [0, max_tokens/2) (got {overlap} for {max_tokens})")
+    offsets = tokenizer.offsets(text)
+    # Cut with the in-context counts, then count every chunk on its own text in one batched call
+    # (which also gives the token ids the embedder needs). A chunk that came out longer on its
+    # own than in context (rare: a cut inside a word) sends the document back to the careful
+    # path, which re-counts each chunk as it goes; where none does, both give the same cuts.
+    cuts = _cuts(text, offsets, max_tokens, overlap, recount=None)
+    texts = [text[start:end] for start, end, _ in cuts]
+    pieces: Sequence[str | None]
+    if isinstance(tokenizer, TextTokenizer):
+        pieces = tokenizer.tokenize(texts)
+        counts = [len(piece.ids) for piece in pieces]  # type: ignore[attr-defined]
+    else:
+        pieces, counts = [None] * len(texts), tokenizer.count(texts)
+    if any(count > max_tokens for count in counts):
+        cuts = _cuts(text, offsets, max_tokens, overlap, recount=lambda chunk: tokenizer.count([chunk])[0])
+        texts = [text[start:end] for start, end, _ in cuts]
+        pieces = tokenizer.tokenize(texts) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
+        counts = [count for _, _, count in cuts]
+    return [Span(start, end, count, piece) for (start, end, _), count, piece in zip(cuts, counts, pieces)]
 
 
 @dataclass(frozen=True)
@@ -124,7 +163,7 @@ class Chunker:
         starts = [s.start for s in doc.sections]
         chunks = []
         for index, span in enumerate(spans):
-            text = doc.text[span.start:span.end]
+            text = span.text if span.text is not None else doc.text[span.start:span.end]
             text_hash = content_hash(text)
             metadata = dict(doc.metadata)
             if doc.sections:
