@@ -166,3 +166,32 @@ def test_tokenizing_in_segments_gives_the_same_offsets(hashing_embedder, parts, 
         assert pieces == whole
     else:  # a run without whitespace longer than a segment is cut there: tokens stay in order
         assert all(0 <= a < b <= c < d <= len(text) for (a, b), (c, d) in zip(pieces, pieces[1:]))
+
+
+class _CountOnly:
+    """The embedder's tokenizer without ``tokenize``: split takes its count-only path."""
+
+    def __init__(self, tokenizer):
+        self.offsets, self.count = tokenizer.offsets, tokenizer.count
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(WORDS, min_size=1, max_size=300), max_tokens=st.integers(8, 64),
+       overlap_frac=st.floats(0, 0.45))
+def test_batched_counts_and_carried_ids_change_no_cut(hashing_embedder, words, max_tokens, overlap_frac):
+    """Counting every chunk in one call (and keeping its ids) cuts exactly where re-counting each
+    chunk as it is cut does; the ids are the chunk's own tokens."""
+    from ragline.chunk import _cuts
+
+    text = " ".join(words)
+    overlap = int(max_tokens * overlap_frac) if max_tokens // 2 > int(max_tokens * overlap_frac) else 0
+    careful = [(s.start, s.end, s.token_count) for s in _cuts(
+        text, hashing_embedder.offsets(text), hashing_embedder, max_tokens, overlap, 16 * max_tokens,
+        recount=lambda chunk: hashing_embedder.count([chunk])[0])]
+    for tokenizer in (hashing_embedder, _CountOnly(hashing_embedder)):
+        spans = split(text, tokenizer, max_tokens, overlap)
+        assert [(s.start, s.end, s.token_count) for s in spans] == careful
+    for span in split(text, hashing_embedder, max_tokens, overlap):
+        assert span.text == text[span.start:span.end]
+        assert list(span.text.ids) == hashing_embedder.tokenizer._plain.encode(
+            span.text, add_special_tokens=False).ids

@@ -56,3 +56,51 @@ def test_stage_breakdown_is_reported(tmp_path, engine_factory):
     assert stages["read"]["items"] == len([p for p in SAMPLES.rglob("*") if p.is_file()])
     assert 0 < pipeline["embedder_busy_fraction"] <= 1
     assert pipeline["wall_s"] > 0
+
+
+def _run(engine, corpus: Path, settings, progress=None):
+    from ragline.pipeline import IngestRun
+    from ragline.records import IngestReport
+    from ragline.sources.folder import FolderSource
+
+    report = IngestReport(namespace=engine.config.namespace)
+    run = IngestRun(engine.store, engine.ledger, engine.embedder, engine.chunker, engine.cache, settings,
+                    report, progress)
+    try:
+        run.ingest_listings([FolderSource(corpus).list()])
+        run.finish()
+    finally:
+        run.close()
+    return report
+
+
+def test_derived_indexes_catch_up_during_the_run(tmp_path, engine_factory):
+    import json
+
+    from ragline.bench import generate_corpus
+    from ragline.pipeline import IngestSettings
+
+    corpus = generate_corpus(tmp_path / "corpus", 600, per_file=100)
+    runs = {"stepwise": IngestSettings(batch_chunks=64, parse_workers=0, index_every_chunks=128),
+            "at_end": IngestSettings(batch_chunks=64, parse_workers=0, index_every_chunks=10**9,
+                                     index_every_s=1e9)}
+    applied: dict[str, list[int]] = {}   # the BM25 index's applied change seq, seen on disk mid-run
+    hits, reports = {}, {}
+    for name, settings in runs.items():
+        with engine_factory(store=tmp_path / name) as engine:
+            state = engine.store.index_dir / "bm25" / "ragline-applied.json"
+            seen = applied.setdefault(name, [])
+
+            def on_progress(stage: str, n: int, state: Path = state, seen: list[int] = seen) -> None:
+                if stage == "written" and state.exists():
+                    seen.append(json.loads(state.read_text())["applied_seq"])
+
+            reports[name] = _run(engine, corpus, settings, on_progress)
+            # Every match, as a set: tantivy orders equal scores by segment, and segments differ.
+            hits[name] = {(h.chunk.chunk_id, round(h.score, 4)) for h in engine.store.search_text("heat flow", 10**4)}
+            stats = engine.store.stats()
+            assert stats["chunks"] == stats["ann_vectors"] == stats["bm25_docs"] == reports[name].chunks_written
+    assert reports["stepwise"].chunks_written > 500
+    assert len(set(applied["stepwise"])) >= 3   # the index on disk advanced during the run
+    assert applied["at_end"] == []              # written once, after the last batch
+    assert hits["stepwise"] == hits["at_end"] and len(hits["stepwise"]) > 50

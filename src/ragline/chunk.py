@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from ragline.errors import ConfigError
 from ragline.ids import content_hash, make_chunk_id
@@ -41,11 +42,21 @@ class Tokenizer(Protocol):
         """Token counts of each text, without special tokens."""
 
 
+@runtime_checkable
+class TextTokenizer(Protocol):
+    """A tokenizer that returns each text with its token ids (``embed.tokenizer.TokenizedText``):
+    the chunk texts then reach the embedder already tokenized."""
+
+    def tokenize(self, texts: Sequence[str]) -> Sequence[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     start: int
     end: int
     token_count: int
+    # The chunk's text as the tokenizer returned it (with its token ids), when it can.
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 def _boundary_strength(text: str, prev_end: int, next_start: int) -> int:
@@ -114,18 +125,11 @@ def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max
     return spans
 
 
-def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
-          max_chars: int | None = None) -> list[Span]:
-    """Spans of at most ``max_tokens`` tokens and ``max_chars`` characters (default
-    ``CHARS_PER_TOKEN * max_tokens``), consecutive ones sharing about ``overlap`` tokens."""
-    if max_tokens < 8:
-        raise ConfigError(f"max_tokens must be at least 8 (got {max_tokens})")
-    if not 0 <= overlap < max_tokens // 2:
-        raise ConfigError(f"overlap must be in [0, max_tokens/2) (got {overlap} for {max_tokens})")
-    max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
-    if max_chars < 1:
-        raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
-    offsets = token_offsets(text, tokenizer)
+def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_tokens: int, overlap: int,
+          max_chars: int, recount: Callable[[str], int] | None) -> list[Span]:
+    """Spans (without texts) of each chunk. With ``recount``, each chunk is re-counted on its own
+    text and shortened until it fits; without, the in-context count is used and the caller checks
+    every chunk afterwards."""
     token_ends = [end for _, end in offsets]
     n = len(offsets)
     spans: list[Span] = []
@@ -147,7 +151,10 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
         # Re-count on the chunk's own text: tokenisation at a cut can differ from in context.
         while True:
             char_start, char_end = offsets[start][0], offsets[end - 1][1]
-            count = tokenizer.count([text[char_start:char_end]])[0]
+            if recount is None:
+                count = end - start
+                break
+            count = recount(text[char_start:char_end])
             if count <= max_tokens or end - start <= 1:
                 break
             end -= max(1, count - max_tokens)
@@ -167,6 +174,39 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
             next_start += 1
         start = next_start
     return spans
+
+
+def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
+          max_chars: int | None = None) -> list[Span]:
+    """Spans of at most ``max_tokens`` tokens and ``max_chars`` characters (default
+    ``CHARS_PER_TOKEN * max_tokens``), consecutive ones sharing about ``overlap`` tokens."""
+    if max_tokens < 8:
+        raise ConfigError(f"max_tokens must be at least 8 (got {max_tokens})")
+    if not 0 <= overlap < max_tokens // 2:
+        raise ConfigError(f"overlap must be in [0, max_tokens/2) (got {overlap} for {max_tokens})")
+    max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
+    if max_chars < 1:
+        raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
+    offsets = token_offsets(text, tokenizer)
+    # Cut with the in-context counts, then count every chunk on its own text in one batched call
+    # (which also gives the token ids the embedder needs). A chunk that came out longer on its
+    # own than in context (rare: a cut inside a word) sends the document back to the careful
+    # path, which re-counts each chunk as it goes; where none does, both give the same cuts.
+    spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars, recount=None)
+    texts = [text[span.start:span.end] for span in spans]
+    pieces: Sequence[str | None]
+    if isinstance(tokenizer, TextTokenizer):
+        pieces = tokenizer.tokenize(texts)
+        counts = [len(piece.ids) for piece in pieces]  # type: ignore[attr-defined]
+    else:
+        pieces, counts = [None] * len(texts), tokenizer.count(texts)
+    if any(count > max_tokens for count in counts):
+        spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars,
+                      recount=lambda chunk: tokenizer.count([chunk])[0])
+        texts = [text[span.start:span.end] for span in spans]
+        pieces = tokenizer.tokenize(texts) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
+        counts = [span.token_count for span in spans]
+    return [Span(span.start, span.end, count, piece) for span, count, piece in zip(spans, counts, pieces)]
 
 
 @dataclass(frozen=True)
@@ -208,7 +248,7 @@ class Chunker:
         starts = [s.start for s in doc.sections]
         chunks = []
         for index, span in enumerate(spans):
-            text = doc.text[span.start:span.end]
+            text = span.text if span.text is not None else doc.text[span.start:span.end]
             text_hash = content_hash(text)
             metadata = dict(doc.metadata)
             if doc.sections:

@@ -239,6 +239,8 @@ def bench_ingest(
     embedder: EmbedderOpt = None,
     generate: Annotated[int, typer.Option(min=0, help="Ingest a generated corpus of this many small documents "
                                                 "(JSONL shards of real sentences) instead of PATH.")] = 0,
+    generate_html: Annotated[int, typer.Option(help="Ingest this many generated HTML pages (real sentences "
+                                                     "in page chrome: nav, header, sidebars, footer).")] = 0,
     rerun: Annotated[bool, typer.Option(help="Also time a no-op re-run.")] = True,
     parse_workers: Annotated[Optional[int], typer.Option(min=0, max=256, help="Parse processes (0: none).")] = None,
     as_json: JsonOpt = False,
@@ -253,8 +255,11 @@ def bench_ingest(
     with tempfile.TemporaryDirectory(prefix="ragline-gen-") as tmp:
         if generate:
             path = generate_corpus(Path(tmp) / "corpus", generate)
+        elif generate_html:
+            from ragline.bench_html import generate_html_corpus
+            path = generate_html_corpus(Path(tmp) / "site", generate_html)
         if path is None:
-            raise typer.BadParameter("give PATH or --generate N")
+            raise typer.BadParameter("give PATH, --generate N or --generate-html N")
         options = {} if parse_workers is None else {"parse_workers": parse_workers}
         result = run_bench(path, store=store, embedder=embedder, rerun=rerun, **options)
     if as_json:

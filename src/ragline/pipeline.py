@@ -62,6 +62,7 @@ from ragline.sources._files import (MAX_KEPT_RECORD_PROBLEMS, dump_problems, loa
                                    uri_exists)
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
+from ragline.store.base import SyncableIndexes
 
 Progress = Callable[[str, int], None]
 
@@ -81,6 +82,13 @@ class IngestSettings:
     near_dup: NearDupConfig = field(default_factory=NearDupConfig)
     # Characters of text one document (file or JSONL record) may yield; more fails as too_large.
     max_doc_chars: int = DEFAULT_MAX_DOC_CHARS
+    # Derived indexes (ANN, BM25) are brought up to date after this many written chunks or
+    # seconds, whichever comes first, not only at the end: a 200k-document run that indexed
+    # everything at the end peaked at 3x the RSS it streamed with (README, streaming engine).
+    # A catch-up's transient memory grows with its step (50k documents, hashing embedder: peak
+    # 629 / 577 / 552 MiB at 16k / 8k / 4k steps, 635 MiB all at the end).
+    index_every_chunks: int = 4096
+    index_every_s: float = 120.0
 
 
 # ----- the parse stage (runs in worker processes) ---------------------------------------------
@@ -230,6 +238,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def _return_free_heap() -> None:
+    """Give the heap a catch-up freed back to the OS. glibc keeps freed small blocks in its
+    arenas, and each catch-up frees many (rows, texts, vectors): measured on 50k chunks synced
+    every 8k, the RSS after the run was 356 MiB without this and 255 MiB with it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
+
+
 def _run_in_worker(task: FileTask | RecordsTask) -> TaskResult:
     assert _WORKER_STAGE is not None
     return _WORKER_STAGE(task)
@@ -341,6 +363,8 @@ class IngestRun:
         self._embed_worker = _EmbedWorker(embedder, settings.embed_queue)
         self._embed_worker.start()
         self.started = time.perf_counter()
+        self._unindexed = 0                                # changes written since the last sync
+        self._indexed_at = self.started
 
     # ----- timing ----------------------------------------------------------------------------
     def _timed(self, stage: str, started: float, items: int = 0) -> None:
@@ -806,6 +830,22 @@ class IngestRun:
                 self.ledger.record_file(item.uri, item.stat_key, version, "stored", kind=kind, error=problems)
         self._timed("write", started, len(batch.chunks))
         self.progress("written", len(batch.chunks))
+        self._unindexed += len(batch.chunks) + len(batch.deleted_docs)
+        self._maybe_sync_indexes()
+
+    def _maybe_sync_indexes(self) -> None:
+        """Catch the derived indexes up every ``index_every_chunks`` changes or ``index_every_s``
+        seconds, so the memory that indexing takes is bounded by the step, not by the run."""
+        if not self._unindexed or not isinstance(self.store, SyncableIndexes):
+            return
+        if (self._unindexed < self.settings.index_every_chunks
+                and time.perf_counter() - self._indexed_at < self.settings.index_every_s):
+            return
+        started = time.perf_counter()
+        self.store.sync()
+        _return_free_heap()
+        self._timed("index", started)
+        self._unindexed, self._indexed_at = 0, time.perf_counter()
 
     def _release(self, batch: _Batch) -> None:
         for pending in batch.docs:

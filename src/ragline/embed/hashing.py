@@ -12,7 +12,7 @@ import numpy as np
 
 from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer
+from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
 
 
 class HashingEmbedder:
@@ -32,6 +32,9 @@ class HashingEmbedder:
 
     def count(self, texts: list[str]) -> list[int]:
         return self.tokenizer.count(texts)
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        return self.tokenizer.tokenize(texts)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1

@@ -20,7 +20,7 @@ import numpy as np
 from ragline.embed.base import l2_normalise, token_budget_batches
 from ragline.embed.device import CUDA, Placement, device_count, gpu_memory_bytes, physical_cores, select_placement
 from ragline.embed.model import DEFAULT_MODEL, ModelSpec, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer
+from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
 from ragline.embed.variants import RECIPE_VERSION, ensure_variant
 from ragline.errors import EmbedError
 
@@ -81,6 +81,10 @@ class OnnxEmbedder:
 
     def model_path(self) -> Path:
         return self.onnx_path or ensure_variant(self.spec, self.precision)
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        """The chunker's texts with their token ids: ``embed`` then does not tokenize them again."""
+        return self.tokenizer.tokenize(texts)
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._session is None:

@@ -1,22 +1,53 @@
-"""The model's own fast tokenizer, used both for chunking (offsets, counts) and for encoding."""
+"""The model's own fast tokenizer, used both for chunking (offsets, counts) and for encoding.
+
+    pieces = tokenizer.tokenize(["chunk one", "chunk two"])   # TokenizedText: a str with its ids
+    tokenizer.encode(pieces)                                    # the model's inputs, no re-tokenizing
+
+A chunk's text is tokenized once: the chunker counts its tokens with ``tokenize`` and keeps the
+ids on the text (``TokenizedText``), and every embedder that encodes through this class (ONNX,
+OpenVINO, hashing) builds the model's inputs from them instead of tokenizing the text again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 from tokenizers import Tokenizer
 
 
+class TokenizedText(str):
+    """A text that carries its token ids (without special tokens) and the tokenizer that made them.
+
+    It is the plain string everywhere else (hashing, storage, equality); only a ``ModelTokenizer``
+    with the same ``key`` uses the ids. Pickles with them, so they travel from parse workers.
+    """
+
+    ids: np.ndarray
+    tokenizer: str
+
+    def __new__(cls, text: str, ids: np.ndarray, tokenizer: str) -> Self:
+        self = super().__new__(cls, text)
+        self.ids, self.tokenizer = ids, tokenizer
+        return self
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return TokenizedText, (str(self), self.ids, self.tokenizer)
+
+
 class ModelTokenizer:
     def __init__(self, path: Path, max_tokens: int):
         self.max_tokens = max_tokens
+        self.key = f"{path.resolve() / 'tokenizer.json'}"
         self._plain = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._plain.no_padding()
         self._plain.no_truncation()
         self._encoder = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._encoder.no_padding()
         self._encoder.enable_truncation(max_length=max_tokens)
+        self._specials: tuple[list[int], list[int], list[int], list[int], int] | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -25,21 +56,58 @@ class ModelTokenizer:
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._plain.encode(text, add_special_tokens=False).offsets
 
+    def _carries_ids(self, text: str) -> bool:
+        return isinstance(text, TokenizedText) and text.tokenizer == self.key
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        """The texts with their token ids (no special tokens), in one batched call."""
+        encodings = self._plain.encode_batch(list(texts), add_special_tokens=False)
+        return [TokenizedText(text, np.asarray(e.ids, dtype=np.int32), self.key)
+                for text, e in zip(texts, encodings)]
+
     def count(self, texts: list[str]) -> list[int]:
+        if all(self._carries_ids(t) for t in texts):
+            return [len(t.ids) for t in texts]  # type: ignore[attr-defined]
         return [len(e.ids) for e in self._plain.encode_batch(list(texts), add_special_tokens=False)]
 
+    def _special_layout(self) -> tuple[list[int], list[int], list[int], list[int], int]:
+        """What the post-processor wraps a single text in: (prefix ids, prefix type ids, suffix
+        ids, suffix type ids, the text's type id), read off one probe encoding."""
+        if self._specials is None:
+            plain = self._plain.encode("probe", add_special_tokens=False)
+            full = self._encoder.encode("probe")
+            n = len(plain.ids)
+            at = next(i for i in range(len(full.ids) - n + 1) if full.ids[i:i + n] == plain.ids)
+            self._specials = (full.ids[:at], full.type_ids[:at], full.ids[at + n:], full.type_ids[at + n:],
+                              full.type_ids[at] if n else 0)
+        return self._specials
+
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Pad to the longest text of this batch (not to max_tokens): no padding waste."""
-        encodings = self._encoder.encode_batch(list(texts))
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            ids[row, :n] = enc.ids
+        """Pad to the longest text of this batch (not to max_tokens): no padding waste.
+
+        Texts that carry this tokenizer's ids are not tokenized again: the special tokens are
+        added around their ids and the text truncated as the encoder would (to ``max_tokens``
+        with the special tokens)."""
+        rows: list[tuple[Sequence[int], Sequence[int]]] = [([], [])] * len(texts)
+        fresh = [i for i, text in enumerate(texts) if not self._carries_ids(text)]
+        for i, enc in zip(fresh, self._encoder.encode_batch([texts[i] for i in fresh]) if fresh else ()):
+            rows[i] = (enc.ids, enc.type_ids)
+        if len(fresh) < len(texts):
+            prefix, prefix_types, suffix, suffix_types, text_type = self._special_layout()
+            room = max(0, self.max_tokens - len(prefix) - len(suffix))
+            for i, text in enumerate(texts):
+                if self._carries_ids(text):
+                    body = text.ids[:room].tolist()  # type: ignore[attr-defined]
+                    rows[i] = (prefix + body + suffix, prefix_types + [text_type] * len(body) + suffix_types)
+        width = max(len(row_ids) for row_ids, _ in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        types = np.zeros((len(rows), width), dtype=np.int64)
+        for row, (row_ids, row_types) in enumerate(rows):
+            n = len(row_ids)
+            ids[row, :n] = row_ids
             mask[row, :n] = 1
-            types[row, :n] = enc.type_ids
+            types[row, :n] = row_types
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
     def special_ids(self) -> frozenset[int]:

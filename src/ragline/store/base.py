@@ -93,6 +93,16 @@ class Store(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+@runtime_checkable
+class SyncableIndexes(Protocol):
+    """A store with derived indexes that can be brought up to date mid-run, cheaply and without
+    being made durable (``flush`` does both): a long ingest calls it as it goes, so the end of the
+    run does not index every new chunk at once."""
+
+    def sync(self) -> int:
+        """Apply pending changes to the derived indexes; returns how many were applied."""
+
+
 # factory(rest of the URI, namespace, create=...): ``create=False`` (read-only commands) makes a
 # store or namespace that does not exist a ConfigError instead of creating it.
 StoreFactory = Callable[..., Store]

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from ragline.store.base import Filter, filter_tags, tag
 from ragline.store.filters import AnyOf, Condition, Not, Prefix
-
-_QUERY_SYNTAX = re.compile(r"[^\w\s]+", re.UNICODE)
-_OPERATORS = re.compile(r"\b(AND|OR|NOT|IN|TO)\b")
-
 
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 
@@ -65,11 +61,6 @@ def _build_analyzer(name: str):  # type: ignore[no-untyped-def]
     elif name == "en_stem_snowball_stop":
         builder = builder.filter(tantivy.Filter.custom_stopword(list(SNOWBALL_ENGLISH_STOP_WORDS)))
     return builder.filter(tantivy.Filter.stemmer("english")).build()
-
-
-def sanitise_query(query: str) -> str:
-    """Plain words only: users type questions, not tantivy query syntax."""
-    return _OPERATORS.sub(lambda m: m.group(0).lower(), _QUERY_SYNTAX.sub(" ", query)).strip()
 
 
 class Bm25Index:
@@ -193,6 +184,30 @@ class Bm25Index:
             return self.condition_query(conditions[0])
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, self.condition_query(c)) for c in conditions])
 
+    def terms_query(self, query: str):  # type: ignore[no-untyped-def]
+        """The BM25 query for ``query``: one clause per distinct analyzed token, boosted by its count.
+
+        BM25 sums a query term's weight once per occurrence in the query (Robertson's qtf; bm25s
+        and Lucene's classic parser do the same), but tantivy's query parser keeps each distinct
+        word once, so "heat transfer ... heat" weighted "heat" like any other word (64 of
+        Cranfield's 225 queries repeat a term). A boost of n
+        equals n identical term clauses (the score is linear in the boost) and keeps one posting
+        list per term, so block-max WAND still applies. The tokens come from the index's own
+        analyzer, so the query holds exactly the terms the index holds, and no query syntax is
+        interpreted. None when no token is left (a query of stop words only matches nothing).
+        """
+        import tantivy
+
+        counts = Counter(self._analyzer.analyze(query))
+        if not counts:
+            return None
+        clauses = []
+        for token, count in counts.items():
+            term = tantivy.Query.term_query(self.schema, "body", token, index_option="freq")
+            clauses.append((tantivy.Occur.Should,
+                            term if count == 1 else tantivy.Query.boost_query(term, float(count))))
+        return tantivy.Query.boolean_query(clauses)
+
     def search(self, query: str, k: int, filter: Filter | None = None, *,
                conditions: tuple[Condition, ...] = (), allowed_rowids: list[int] | None = None,
                excluded_rowids: list[int] | None = None) -> list[tuple[int, float]]:
@@ -204,10 +219,11 @@ class Bm25Index:
         """
         import tantivy
 
-        text = sanitise_query(query)
-        if not text or k <= 0 or not self._analyzer.analyze(text):
+        if k <= 0:
             return []
-        parsed, _errors = self.index.parse_query_lenient(text, ["body"])
+        parsed = self.terms_query(query)
+        if parsed is None:
+            return []
         required = [tantivy.Query.term_query(self.schema, "tags", t) for t in filter_tags(filter)]
         required += [self.condition_query(c) for c in conditions]
         if allowed_rowids is not None:

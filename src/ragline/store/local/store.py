@@ -338,6 +338,16 @@ class LocalStore(DerivedIndexFiles, MultivectorStore):
             if ann.index is None and ann.applied_seq < changes[-1][0]:
                 # A first fill: one bulk build from the chunk table (int8 trains on all of it).
                 self._ann = ann = self._build_ann()
+            # ANN rows are added in large groups, as a first fill adds them (_build_ann): HNSW
+            # graphs built from 4096-row adds measured lower recall than from one-shot builds.
+            ann_pending: list[tuple[int, bytes]] = []   # (row id, vector blob)
+
+            def add_to_ann() -> None:
+                if ann_pending:
+                    ann.add(np.array([rowid for rowid, _ in ann_pending], dtype=np.int64),
+                            decode_vectors([blob for _, blob in ann_pending], self.dim or 0))
+                    ann_pending.clear()
+
             for part in chunked(changes, 4096):
                 added = [c[2] for c in part if c[1] == "add"]
                 rows = []
@@ -348,17 +358,17 @@ class LocalStore(DerivedIndexFiles, MultivectorStore):
                         ids).fetchall()
                 # Rows added and deleted since the last sync are simply absent from ``rows``.
                 ann_new = {c[2] for c in part if c[0] > ann.applied_seq}
-                ann_rows = [r for r in rows if r[0] in ann_new]
-                if ann_rows:
-                    ann.add(np.array([r[0] for r in ann_rows], dtype=np.int64),
-                            decode_vectors([r[4] for r in ann_rows], self.dim or 0))
+                ann_pending += [(r[0], r[4]) for r in rows if r[0] in ann_new]
                 bm25_new = {c[2] for c in part if c[0] > bm25.applied_seq}
                 bm25.add([(r[0], r[1], metadata_tags({**json.loads(r[2]), "doc_id": r[3]}))
                           for r in rows if r[0] in bm25_new])
                 deleted = [c for c in part if c[1] == "del"]
+                if deleted or len(ann_pending) >= 65536:
+                    add_to_ann()  # before a delete, which may name a row still pending
                 ann.remove([c[2] for c in deleted if c[0] > ann.applied_seq])
                 bm25.remove([c[2] for c in deleted if c[0] > bm25.applied_seq])
                 crashpoint("index")
+            add_to_ann()
             last = changes[-1][0]
             ann.applied_seq = max(ann.applied_seq, last)
             bm25.commit(max(bm25.applied_seq, last))
