@@ -359,10 +359,11 @@ def bench_search(n: int = 200_000, queries: int = 225, *, dtypes: Sequence[str] 
 
                 config = EngineConfig()
 
-                def hybrid(i: int, feedback: int = config.feedback_chunks) -> list:
+                def hybrid(i: int, feedback: int = config.feedback_chunks,
+                           feedback_weight: float = config.feedback_weight) -> list:
                     # What Engine.search(mode="hybrid") runs, less the query embedding.
                     return hybrid_search(store, query_vectors[i], query_texts[i], k, depth=hybrid_depth,
-                                         feedback_chunks=feedback, feedback_weight=config.feedback_weight)
+                                         feedback_chunks=feedback, feedback_weight=feedback_weight)
 
                 _timed(hybrid, range(min(20, len(query_vectors))))  # warm up
                 _, times = _timed(hybrid, range(len(query_vectors)))
@@ -389,7 +390,7 @@ def _bench_dtype(store: Any, ann: Any, query_vectors: Any, truth: Any, position_
     faiss.omp_set_num_threads(1)
     # The depth the store asks faiss for: binary prefetches more for its asymmetric stage.
     depth = k * ann.rescore_factor * (BINARY_PREFETCH if ann.dtype == "binary" else 1)
-    params = faiss.SearchParametersHNSW()
+    params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
     params.efSearch = max(EF_SEARCH, depth)
     codes = ann._query_codes(query_vectors)
     count = len(query_vectors)
@@ -449,7 +450,8 @@ def print_search_bench(console: Console, result: dict[str, Any]) -> None:
         table.add_row(name, f"{row['bytes_per_vector']:.0f}", f"{row['build_s']:.1f}",
                       f"{row['recall_at_10']:.3f}", f"{row['recall_at_10_no_rescore']:.3f}",
                       f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}", f"{row['raw_faiss_p50_ms']:.3f}",
-                      f"{row['candidates_p50_ms']:.3f}", f"{row['overhead_ratio']:.2f}x", f"{row['batch_qps_2_threads']:.0f}",
+                      f"{row['candidates_p50_ms']:.3f}", f"{row['overhead_ratio']:.2f}x",
+                      f"{row['batch_qps_2_threads']:.0f}",
                       f"{row['hybrid_p50_ms']:.2f}" if "hybrid_p50_ms" in row else "")
     console.print(table)
     for dtype, row in result["dtypes"].items():
@@ -517,7 +519,7 @@ def cranfield_queries(limit: int, folder: Path | None = None) -> list[str]:
 
 # ----- bench embed: speed, quality and efficiency of the embedders ---------------------------
 # In ragline.bench_embed; re-exported here, where the CLI and the tests have always found them.
-from ragline.bench_embed import (  # noqa: F401
+from ragline.bench_embed import (  # noqa: F401, E402
     bench_embed,
     model_flops_per_token,
     peak_gemm_flops,

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,13 +32,16 @@ out = Console()
 
 StoreOpt = Annotated[str, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI, e.g. local:./ragline-data")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", envvar="RAGLINE_NAMESPACE")]
-EmbedderOpt = Annotated[Optional[str], typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
-                                                    help="auto (default: openvino on CPUs, onnx on GPUs), openvino, openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, onnx:MODEL?precision=...&threads=N, hashing:DIM or openai:MODEL")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
+                                                    help="auto (default: openvino on CPUs, onnx on GPUs), openvino, "
+                                                         "openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, "
+                                                         "onnx:MODEL?precision=...&threads=N, hashing:DIM or "
+                                                         "openai:MODEL")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEFAULT_STORE = "local:ragline-data"
 
 
-FeedbackOpt = Annotated[Optional[int], typer.Option(
+FeedbackOpt = Annotated[int | None, typer.Option(
     "--feedback-chunks", min=0, max=1000,
     help="Hybrid: top fused chunks whose vectors refine the query (0: off; default 3).")]
 
@@ -93,13 +96,13 @@ def ingest(
     near_dup_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Jaccard similarity (word "
                                                       "5-shingles) at which a document is a near-duplicate; "
                                                       "0 turns it off.")] = 0.9,
-    parse_workers: Annotated[Optional[int], typer.Option(min=0, max=256, help="Parse processes (default: half "
+    parse_workers: Annotated[int | None, typer.Option(min=0, max=256, help="Parse processes (default: half "
                                                          "the cores; 0: parse in the main process).")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
     multivector: Annotated[bool, typer.Option(
         "--multivector", help="Also store per-token vectors for `search --rerank maxsim` "
                               "(~tokens x dim x 2 bytes per chunk; the store keeps doing it).")] = False,
-    vector_dtype: Annotated[Optional[str], typer.Option(
+    vector_dtype: Annotated[str | None, typer.Option(
         "--vector-dtype", help="ANN index precision: float32, float16, int8 or binary (rescored "
         "from SQLite). Default: the store's own, or float32 for a new store. A change rebuilds the index.")] = None,
     follow_symlinks: Annotated[bool, typer.Option(
@@ -135,13 +138,13 @@ def search(
     where: Annotated[list[str], typer.Option("--where", help="Metadata condition (repeatable, ANDed): "
                                              "'kind in pdf,html', 'year>=1990', 'kind!=pdf', "
                                              "'date<2021-06-01', 'not lang=de'.")] = [],
-    path_prefix: Annotated[Optional[Path], typer.Option("--path-prefix", help="Only documents from this "
+    path_prefix: Annotated[Path | None, typer.Option("--path-prefix", help="Only documents from this "
                                                         "folder (or whose path starts so).")] = None,
-    group_by: Annotated[Optional[str], typer.Option("--group-by", help="'doc': one result per document "
+    group_by: Annotated[str | None, typer.Option("--group-by", help="'doc': one result per document "
                                                     "(its best chunk, with the number that matched).")] = None,
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
-    rerank: Annotated[Optional[str], typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
-    rerank_depth: Annotated[Optional[int], typer.Option(min=1, max=100_000,
+    rerank: Annotated[str | None, typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
+    rerank_depth: Annotated[int | None, typer.Option(min=1, max=100_000,
                                                         help="Candidates to re-rank (default max(4k, 40)).")] = None,
     feedback_chunks: FeedbackOpt = None,
     as_json: JsonOpt = False,
@@ -179,7 +182,8 @@ def stats(store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
 @app.command()
 def delete(
     doc: Annotated[list[str], typer.Option("--doc", help="Document id to delete (repeatable).")] = [],
-    source: Annotated[Optional[Path], typer.Option("--source", help="Delete every document from this file or folder.")] = None,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="Delete every document from this file or folder.")] = None,
     store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
 ) -> None:
     """Delete documents from the store (and from both indexes)."""
@@ -212,12 +216,14 @@ def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = 
 @app.command("eval")
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.")],
-    store: Annotated[Optional[str], typer.Option("--store", help="Store URI to build or reuse (default: a temporary one)")] = None,
-    mode: Annotated[list[str], typer.Option("--mode", help="dense, bm25 or hybrid (repeatable; default all three)")] = [],
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Store URI to build or reuse (default: a temporary one)")] = None,
+    mode: Annotated[list[str], typer.Option(
+        "--mode", help="dense, bm25 or hybrid (repeatable; default all three)")] = [],
     split: Annotated[str, typer.Option(help="Which qrels file to score against.")] = "test",
     depth: Annotated[int, typer.Option(min=1, max=100_000,
                                        help="Results retrieved per query (MAP is computed over them).")] = 1000,
-    run_file: Annotated[Optional[str], typer.Option("--run-file", help="Write TREC run files PREFIX.MODE.trec")] = None,
+    run_file: Annotated[str | None, typer.Option("--run-file", help="Write TREC run files PREFIX.MODE.trec")] = None,
     feedback_chunks: FeedbackOpt = None,
     embedder: EmbedderOpt = None, as_json: JsonOpt = False,
 ) -> None:
@@ -234,15 +240,15 @@ def eval_command(
 
 @bench_app.command("ingest")
 def bench_ingest(
-    path: Annotated[Optional[Path], typer.Argument(help="Folder or file to ingest.")] = None,
-    store: Annotated[Optional[str], typer.Option(help="Store URI (default: a temporary one)")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Folder or file to ingest.")] = None,
+    store: Annotated[str | None, typer.Option(help="Store URI (default: a temporary one)")] = None,
     embedder: EmbedderOpt = None,
     generate: Annotated[int, typer.Option(min=0, help="Ingest a generated corpus of this many small documents "
                                                 "(JSONL shards of real sentences) instead of PATH.")] = 0,
     generate_html: Annotated[int, typer.Option(help="Ingest this many generated HTML pages (real sentences "
                                                      "in page chrome: nav, header, sidebars, footer).")] = 0,
     rerun: Annotated[bool, typer.Option(help="Also time a no-op re-run.")] = True,
-    parse_workers: Annotated[Optional[int], typer.Option(min=0, max=256, help="Parse processes (0: none).")] = None,
+    parse_workers: Annotated[int | None, typer.Option(min=0, max=256, help="Parse processes (0: none).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """End-to-end ingest of PATH with a per-stage breakdown, the embedder's busy fraction and peak
@@ -290,7 +296,7 @@ def cache_stats(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None, a
 
 @cache_app.command("clear")
 def cache_clear(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None,
-                model: Annotated[Optional[str], typer.Option(help="Only this model's entries (as named by "
+                model: Annotated[str | None, typer.Option(help="Only this model's entries (as named by "
                                                                    "`cache stats`).")] = None,
                 as_json: JsonOpt = False) -> None:
     """Delete cached embeddings (the store's chunks keep their vectors)."""
@@ -307,7 +313,7 @@ def bench_search(
     n: Annotated[int, typer.Option("--n", min=1, help="Chunks (vectors) in the benchmark store.")] = 200_000,
     queries: Annotated[int, typer.Option(min=1, max=225, help="Real Cranfield queries to run (at most 225).")] = 225,
     dtype: Annotated[list[str], typer.Option("--dtype", help="ANN dtype to measure (repeatable; default: all).")] = [],
-    cranfield: Annotated[Optional[Path], typer.Option(help="BEIR-format Cranfield folder.")] = None,
+    cranfield: Annotated[Path | None, typer.Option(help="BEIR-format Cranfield folder.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dense and hybrid search on N expanded real embeddings, for every ANN vector dtype."""
@@ -326,15 +332,18 @@ def bench_search(
 def bench_embed(
     chunks: Annotated[int, typer.Option("--chunks", min=1, help="Number of real chunks to embed.")] = 300,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved timing rounds (best is kept).")] = 3,
-    corpus: Annotated[Optional[Path], typer.Option(help="Cranfield BEIR folder (default: found beside the checkout).")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, max=1024,
-                                                   help="Threads for every embedder (default: physical cores).")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="Cranfield BEIR folder (default: found beside the checkout).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, max=1024, help="Threads for every embedder (default: physical cores).")] = None,
     baseline: Annotated[bool, typer.Option(help="Include sentence-transformers (torch) as the baseline.")] = True,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a bar chart (PNG) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every runtime and precision (ONNX Runtime, OpenVINO) vs sentence-transformers: speed, drift from fp32, share of peak GEMM."""
-    from ragline.bench import bench_embed as run_bench, plot_bench_embed, print_bench_embed
+    """Every runtime and precision (ONNX Runtime, OpenVINO) vs sentence-transformers: speed, drift
+    from fp32, share of peak GEMM."""
+    from ragline.bench import bench_embed as run_bench
+    from ragline.bench import plot_bench_embed, print_bench_embed
 
     try:
         result = run_bench(chunks=chunks, rounds=rounds, corpus=corpus, threads=threads, baseline=baseline)
@@ -365,9 +374,10 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:
         # Usage errors: typer vendors its own click, so match the interface, not the class.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        exit_code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(exit_code, int):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(exit_code)
         raise
 
 

@@ -23,12 +23,12 @@ from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
 from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ConfigError, QueryError
+from ragline.group import GROUP_BY, group_by_doc
 from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
-from ragline.group import GROUP_BY, group_by_doc
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.snippet import highlight

@@ -278,7 +278,7 @@ def run_eval(root: Path, *, store: str | None = None, modes: Sequence[str] = ("d
     dataset = load_beir(root, split)
     with tempfile.TemporaryDirectory(prefix="ragline-eval-") as tmp:
         uri = store or f"local:{tmp}/store"
-        options = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
+        options: dict[str, Any] = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
         with Engine.open(uri, embedder=embedder, **options) as engine:
             report = engine.ingest([dataset.corpus_path])
             results = evaluate_engine(engine, dataset, modes, depth)

@@ -58,8 +58,7 @@ from ragline.parse import SkippedInput, parse_bytes
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS, Block, assemble, check_doc_chars
 from ragline.parse.detect import EXTENSIONS
 from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegularFile, Outcome, SourceItem
-from ragline.sources._files import (MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash,
-                                   uri_exists)
+from ragline.sources._files import MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash, uri_exists
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
 from ragline.store.base import SyncableIndexes
@@ -327,7 +326,7 @@ class _EmbedWorker(threading.Thread):
                 if batch.to_embed:
                     batch.fresh = self.embedder.embed([batch.chunks[i].text for i in batch.to_embed])
                     crashpoint("embed")
-            except BaseException as exc:  # handed to the coordinator, which decides
+            except BaseException as exc:  # noqa: BLE001 - handed to the coordinator, which decides
                 batch.error = exc
             batch.embed_seconds = time.perf_counter() - started
             self.busy += batch.embed_seconds
@@ -571,7 +570,7 @@ class IngestRun:
     def _start_pool(self) -> None:
         try:
             pickle.dumps(self.parse_stage)
-        except Exception:  # a tokenizer that cannot travel: parse on this thread instead
+        except Exception:  # noqa: BLE001 - a tokenizer that cannot travel: parse on this thread instead
             self.workers = 0
             return
         self._pool_workers = self.workers
@@ -621,7 +620,8 @@ class IngestRun:
         if last:
             if context.jsonl:
                 self.progress("parsed", 1)
-            self.batch.files.append((item, context.version, context.kind or "unknown", dump_problems(context.record_errors, context.record_errors_total)))
+            problems = dump_problems(context.record_errors, context.record_errors_total)
+            self.batch.files.append((item, context.version, context.kind or "unknown", problems))
             self.batch.deleted_docs.extend(sorted(context.previous - (context.seen - context.failed)))
             if len(self.batch.files) >= 256:
                 self._dispatch()

@@ -208,4 +208,5 @@ def best_chunk_per_doc(hits: Sequence[Hit]) -> list[Hit]:
     return kept
 
 
-__all__ = ["NORMALISATIONS", "RRF_K", "best_chunk_per_doc", "best_fused", "chunk_key", "doc_key", "hybrid_search", "rrf", "rrf_scores", "score_fusion", "top_with_ties"]
+__all__ = ["NORMALISATIONS", "RRF_K", "best_chunk_per_doc", "best_fused", "chunk_key", "doc_key", "hybrid_search",
+           "rrf", "rrf_scores", "score_fusion", "top_with_ties"]

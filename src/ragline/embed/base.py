@@ -18,8 +18,10 @@ T = TypeVar("T")
 class Embedder(Protocol):
     model_id: str
     revision: str
-    dim: int
     max_tokens: int
+
+    @property
+    def dim(self) -> int: ...
 
     def offsets(self, text: str) -> list[tuple[int, int]]: ...
 

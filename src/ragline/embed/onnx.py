@@ -99,7 +99,7 @@ class OnnxEmbedder:
                                                      providers=self.placement.providers)
             except EmbedError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+            except Exception as exc:
                 raise EmbedError(f"cannot load ONNX model for {self.model_id}: {exc}") from exc
             self._inputs = {i.name for i in self._session.get_inputs()}
         return self._session

@@ -107,7 +107,8 @@ class OpenVinoEmbedder(OnnxEmbedder):
         variant = OPENVINO_VARIANT[self.precision]
         self.inference_precision = openvino_inference_precision(self.precision, self._capabilities,
                                                                 self._bf16_speedup)
-        revision = f"{self.spec.revision}:openvino:{self.spec.pooling}:{self.precision}.v{RECIPE_VERSION.get(variant, 1)}"
+        recipe = RECIPE_VERSION.get(variant, 1)
+        revision = f"{self.spec.revision}:openvino:{self.spec.pooling}:{self.precision}.v{recipe}"
         # int8 leaves some layers in floating point: which one is part of what made the vectors.
         return revision + ("+bf16" if self.precision == "int8" and self.inference_precision == "bf16" else "")
 

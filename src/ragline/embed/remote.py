@@ -28,8 +28,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ragline.embed._resilience import (AimdConcurrency, CircuitBreaker, CircuitOpenError,
-                                       RateLimiter, retry_after_seconds)
+from ragline.embed._resilience import (
+    AimdConcurrency,
+    CircuitBreaker,
+    CircuitOpenError,
+    RateLimiter,
+    retry_after_seconds,
+)
 from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
 from ragline.embed.tokenizer import ModelTokenizer

@@ -68,7 +68,7 @@ def ensure_variant(spec: ModelSpec, name: str, build: Recipe | None = None) -> P
             os.replace(partial, target)
         except EmbedError:
             raise
-        except Exception as exc:  # noqa: BLE001 - onnx/ORT tooling raises many untyped errors
+        except Exception as exc:
             raise EmbedError(f"cannot build the {name} variant of {spec.model_id}: {exc}") from exc
         finally:
             for path in (partial, *(partial.with_suffix(suffix) for suffix in companions)):

@@ -30,10 +30,12 @@ def tag(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def filter_tags(filter: dict[str, Any] | None) -> list[str]:
-    """Tags of an equality-only filter dict."""
+def filter_tags(filter: Filter | None) -> list[str]:
+    """Tags of an equality-only filter (a dict, or a list of dicts, ANDed)."""
     if not filter:
         return []
+    if isinstance(filter, list):
+        return [t for part in filter for t in filter_tags(part)]
     return [tag(key, value) for key, value in sorted(filter.items())]
 
 

@@ -30,13 +30,13 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
 from ragline.errors import QueryError
 from ragline.store.base import tag
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 OPERATORS = ("eq", "ne", "in", "not_in", *RANGE_OPS, "prefix")
@@ -71,7 +71,7 @@ class Not:
     conditions: tuple[Condition, ...]  # ANDed, then negated
 
 
-Condition = Union[AnyOf, Range, Prefix, Not]
+Condition = AnyOf | Range | Prefix | Not
 
 
 # ----- values --------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def parse_date(text: str) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

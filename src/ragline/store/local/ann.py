@@ -268,6 +268,7 @@ class AnnIndex:
         present = positions >= 0
         if self.index is None or not present.any():
             return missing + int(present.sum())
+        storage: Any
         if self.dtype == "binary":
             storage = faiss.downcast_IndexBinary(self.index.storage)
             stored = faiss.rev_swig_ptr(storage.xb.data(), storage.ntotal * storage.code_size)

@@ -40,9 +40,19 @@ from ragline.records import Chunk, Hit
 from ragline.store.base import Filter, metadata_tags, register_store
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local._derived import DerivedIndexFiles
-from ragline.store.local._layout import (IndexLock, check_namespace, check_store_folder, index_dir_name,
-                                         known_namespaces, migrate_layout, read_only_dir_name, recorded_dir_name,
-                                         remove_leftovers, remove_uncommitted_segments, writable)
+from ragline.store.local._layout import (
+    IndexLock,
+    check_namespace,
+    check_store_folder,
+    index_dir_name,
+    known_namespaces,
+    migrate_layout,
+    read_only_dir_name,
+    recorded_dir_name,
+    remove_leftovers,
+    remove_uncommitted_segments,
+    writable,
+)
 from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
 from ragline.store.local.bm25 import Bm25Index
