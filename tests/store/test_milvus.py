@@ -189,3 +189,12 @@ def test_a_store_opened_before_the_collection_existed_sees_it(tmp_path):
         assert reader.count() == 1 and [h.chunk for h in reader.search_text("cats", 5)] == chunks
         assert reader.upsert(chunks, vectors_for(chunks)) == 0
     reader.close()
+
+
+def test_read_only_open_of_a_missing_lite_file_is_a_config_error(tmp_path):
+    from ragline.errors import ConfigError
+    from ragline.store import open_store
+
+    with pytest.raises(ConfigError, match="read-only commands never create"):
+        open_store(f"milvus-lite:{tmp_path / 'absent.db'}", create=False)
+    assert not (tmp_path / "absent.db").exists()

@@ -541,18 +541,23 @@ def _options(query: str) -> dict[str, Any]:
     return kwargs
 
 
-def open_milvus_lite(rest: str, namespace: str) -> MilvusStore:
+def open_milvus_lite(rest: str, namespace: str, *, create: bool = True) -> MilvusStore:
     """``milvus-lite:PATH[?options]``: PATH ending in ``.db`` is the file, otherwise a folder that
-    gets ``milvus.db`` (room beside it for the state)."""
+    gets ``milvus.db`` (room beside it for the state). ``create=False`` (read-only commands): a
+    file that does not exist is a ConfigError instead of being created."""
     path_text, _, query = rest.partition("?")
     path = Path(path_text or "ragline-milvus")
     lite_path = path if path.suffix == ".db" else path / "milvus.db"
+    if not create and not lite_path.is_file():
+        raise ConfigError(f"no Milvus Lite store at {lite_path}: ingest into it first (read-only commands "
+                          "never create one)")
     return MilvusStore(f"milvus-lite:{path_text}", namespace, lite_path=lite_path, **_options(query))
 
 
-def open_milvus(rest: str, namespace: str) -> MilvusStore:
+def open_milvus(rest: str, namespace: str, *, create: bool = True) -> MilvusStore:
     """``milvus://HOST:PORT[/DB][?options]``; a token (user:password or an API key) comes from
-    ``RAGLINE_MILVUS_TOKEN``, never from the URI."""
+    ``RAGLINE_MILVUS_TOKEN``, never from the URI. The collection is created by the first write,
+    so ``create`` changes nothing here: a search of a missing collection finds nothing."""
     address, _, query = rest.removeprefix("//").partition("?")
     host_port, _, db_name = address.partition("/")
     if not host_port:
