@@ -44,17 +44,22 @@ def test_too_large_documents_are_failures_with_a_clear_reason(tmp_path, engine_f
 
 
 class PeakRss:
-    """Peak resident memory of this process and all its descendants, sampled in a thread."""
+    """Peak resident memory of one process (default: this one) and all its descendants, sampled
+    in a thread."""
 
-    def __init__(self, interval: float = 0.02):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+    def __init__(self, pid: int | None = None, interval: float = 0.02):
+        self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
+        root = psutil.Process(self.pid)
         while not self._stop.is_set():
             total = 0
-            for process in [me, *me.children(recursive=True)]:
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                tree = []
+            for process in tree:
                 try:
                     total += process.memory_info().rss
                 except psutil.Error:
@@ -89,22 +94,40 @@ def hostile_folder(root: Path) -> Path:
     return root
 
 
+# Run in a fresh interpreter, so the figure is the ingest's own, not whatever the test session
+# (its models, its earlier tests' caches, servers it started) already holds.
+_INGEST_SCRIPT = """
+import json, sys
+from ragline.engine import Engine
+with Engine.open("local:" + sys.argv[2], parse_workers=2) as engine:
+    report = engine.ingest([sys.argv[1]])
+print(json.dumps({"counts": report.counts, "parse_workers": report.pipeline["parse_workers"],
+                  "failed": {f.uri.rsplit("/", 1)[-1]: f.reason for f in report.failed}}))
+"""
+
+
 @pytest.mark.slow
 def test_hostile_folder_keeps_the_process_trees_peak_rss_bounded(tmp_path, capsys):
-    from ragline.engine import Engine
+    import os
+    import subprocess
+    import sys
 
     folder = hostile_folder(tmp_path / "hostile")
     started = time.perf_counter()
-    with PeakRss() as rss:
-        with Engine.open(f"local:{tmp_path / 'store'}", parse_workers=2) as engine:
-            report = engine.ingest([folder])
-    failed = {f.uri.rsplit("/", 1)[-1]: f.reason for f in report.failed}
+    child = subprocess.Popen([sys.executable, "-c", _INGEST_SCRIPT, str(folder), str(tmp_path / "store")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    with PeakRss(child.pid) as rss:
+        out, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    failed, counts = result["failed"], result["counts"]
     with capsys.disabled():
         print(f"\nhostile folder: peak RSS of the process tree {rss.peak / 2**20:.0f} MiB "
               f"(limit {PEAK_RSS_LIMIT / 2**20:.0f} MiB), {time.perf_counter() - started:.0f} s, "
-              f"documents {report.counts}, failed: {sorted(failed)}")
+              f"documents {counts}, failed: {sorted(failed)}")
     assert {"bomb.pdf", "huge-line.txt", "huge.md"} <= set(failed)
     assert all(failed[name].startswith("too_large: ") for name in ("bomb.pdf", "huge-line.txt", "huge.md"))
-    assert report.pipeline["parse_workers"] == 2
-    assert report.counts["new"] + report.counts["duplicate"] >= 6000
+    assert result["parse_workers"] == 2
+    assert counts["new"] + counts["duplicate"] >= 6000
     assert rss.peak < PEAK_RSS_LIMIT
