@@ -78,8 +78,12 @@ def test_milvus_2_3_server_smoke(tmp_path):
     (tmp_path / "client.py").write_text(CLIENT % PORT)
     data = tmp_path / "data"
     data.mkdir()
-    script = (f"ip link set lo up; {server} --data {data} --proxy-port {PORT} > {tmp_path}/server.log 2>&1 & "
-              f"SERVER=$!; {sys.executable} {tmp_path}/client.py; STATUS=$?; kill $SERVER; wait $SERVER; exit $STATUS")
+    # milvus-server is a wrapper that starts the `milvus` binary: run it as its own process group
+    # and stop the whole group, or the binary outlives the test.
+    script = (f"ip link set lo up; setsid {server} --data {data} --proxy-port {PORT} > {tmp_path}/server.log 2>&1 & "
+              f"SERVER=$!; {sys.executable} {tmp_path}/client.py; STATUS=$?; kill -- -$SERVER; "
+              "for i in $(seq 50); do kill -0 -- -$SERVER 2>/dev/null || break; sleep 0.2; done; "
+              "kill -9 -- -$SERVER 2>/dev/null; exit $STATUS")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=400,
                           env=env)
