@@ -21,18 +21,17 @@ from ragline.caches import QueryVectorCache, ResultCache, freeze
 from ragline.chunk import Chunker, ChunkerConfig
 from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
-from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ConfigError, QueryError
-from ragline.ledger import Ledger
+from ragline.group import GROUP_BY, group_by_doc
 from ragline.neardup import NearDupConfig
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport
-from ragline.group import GROUP_BY, group_by_doc
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
+from ragline.state import commit_scope, open_state, read_meta
 from ragline.store import Filter, open_store
 from ragline.store.filters import parse_filter
 
@@ -42,6 +41,9 @@ MODES = ("dense", "bm25", "hybrid")
 @dataclass(frozen=True)
 class EngineConfig:
     store: str = "local:ragline-data"
+    # Where the ledger, embedding cache, near-dup index and meta live (ragline.state): None keeps
+    # them in the store's own file; "sqlite:PATH" or "postgresql://..." puts them elsewhere.
+    state: str | None = None
     namespace: str = "default"
     embedder: str = "onnx"
     max_tokens: int = 256
@@ -94,6 +96,11 @@ class Engine:
     def __init__(self, config: EngineConfig, embedder: Embedder | None = None):
         self.config = config
         self.store = open_store(config.store, config.namespace, create=config.create_store)
+        try:
+            self.state = open_state(config.state, self.store)
+        except BaseException:
+            self.store.close()
+            raise
         self._check_persisted_config()
         if config.vector_dtype is not None:
             set_vector_dtype = getattr(self.store, "set_vector_dtype", None)
@@ -102,8 +109,8 @@ class Engine:
             set_vector_dtype(config.vector_dtype)
         self.embedder = embedder or open_embedder(config.embedder)
         self._check_persisted_revision()
-        self.ledger = Ledger(self.store.db, config.namespace)
-        self.cache = EmbeddingCache(self.store.db, self.embedder.model_id, self.embedder.revision)
+        self.ledger = self.state.ledger(config.namespace)
+        self.cache = self.state.embedding_cache(self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
                                ChunkerConfig(config.max_tokens, config.overlap))
         self.query_vectors = QueryVectorCache(config.query_cache_size)
@@ -113,13 +120,13 @@ class Engine:
     def open(cls, store: str = "local:ragline-data", *, namespace: str = "default",
              embedder: Embedder | str | None = None, **options: Any) -> Engine:
         spec = embedder if isinstance(embedder, str) else None
-        config = EngineConfig(store=store, namespace=namespace,
-                              embedder=spec or _persisted(store, namespace, "embedder") or "onnx", **options)
+        saved = None if spec else _persisted(store, options.get("state"), namespace, "embedder")
+        config = EngineConfig(store=store, namespace=namespace, embedder=spec or saved or "onnx", **options)
         return cls(config, embedder if not isinstance(embedder, str) else None)
 
     def _check_persisted_config(self) -> None:
         """The store remembers how it was built, so it reopens the same way."""
-        saved = self.store.get_meta("config")
+        saved = self.state.get_meta(self.config.namespace, "config")
         if saved is None:
             return
         saved_config = json.loads(saved)
@@ -130,7 +137,7 @@ class Engine:
     def _check_persisted_revision(self) -> None:
         """The same spec can name another model file (e.g. ``onnx`` after its default precision
         changed, or on a GPU): never mix its vectors into a store built with the other."""
-        saved = self.store.get_meta("config")
+        saved = self.state.get_meta(self.config.namespace, "config")
         if saved is None or not self.store.count():
             return
         revision = json.loads(saved).get("revision")
@@ -140,8 +147,8 @@ class Engine:
                               "precision it was built with (e.g. --embedder onnx-fp32) or use a new store.")
 
     def _persist_config(self) -> None:
-        with self.store.transaction():
-            self.store.set_meta("config", json.dumps({
+        with self.state.transaction():
+            self.state.set_meta(self.config.namespace, "config", json.dumps({
                 "embedder": self.config.embedder, "model_id": self.embedder.model_id,
                 "revision": self.embedder.revision, "max_tokens": self.config.max_tokens,
                 "overlap": self.config.overlap}))
@@ -153,6 +160,7 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        self.state.close()
         self.store.close()
         self.embedder.close()
 
@@ -177,7 +185,7 @@ class Engine:
         if on_listed is not None:
             on_listed(sum(len(listing.items) for listing in listings))
         run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,
-                        report, progress)
+                        report, progress, state=self.state)
         try:
             # Vanished files go first: copies that were duplicates of them are then re-ingested
             # in this same run rather than the next one.
@@ -187,7 +195,7 @@ class Engine:
             run.finish()
         finally:
             run.close()
-        with self.store.transaction():
+        with self.state.transaction():
             self.cache.record_counts(report.cache_hits, report.chunks_embedded)
         if multivector or self._multivector_enabled():
             started_mv = time.perf_counter()
@@ -341,7 +349,7 @@ class Engine:
             docs = self.ledger.documents_by_uri_prefix(uri if Path(source).is_file() else prefix)
             targets += [d.doc_id for d in docs]
             file_uris = [f.uri for f in self.ledger.files_under(prefix)] + [uri]
-        with self.store.transaction():
+        with commit_scope(self.store, self.state):
             removed = self.store.delete(targets) if targets else 0
             self.ledger.remove_documents(targets)
             for uri in file_uris:
@@ -361,7 +369,7 @@ class Engine:
         return {**self.cache.stats(), "current_model": self.cache.model}
 
     def clear_cache(self, *, model: str | None = None) -> int:
-        with self.store.transaction():
+        with self.state.transaction():
             return self.cache.clear(model)
 
     def verify(self, *, repair: bool = False) -> dict[str, Any]:
@@ -374,27 +382,10 @@ def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:
     return [replace(hit, snippet=highlight(hit.chunk.text, query)) for hit in hits]
 
 
-def _persisted(store: str, namespace: str, key: str) -> str | None:
+def _persisted(store: str, state: str | None, namespace: str, key: str) -> str | None:
     """Read one persisted setting without opening the engine (to reopen a store the same way)."""
-    scheme, sep, rest = store.partition(":")
-    path = Path(rest if sep else store) / "ragline.db"
-    if scheme not in ("local", store) and sep:
-        return None
-    if not path.exists():
-        return None
-    import sqlite3
-    from urllib.parse import quote
-
-    row = None
-    # immutable=1 second: a store on a read-only mount has no WAL side files and cannot make them.
-    for mode in ("mode=ro", "mode=ro&immutable=1"):
-        try:
-            with sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True) as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"{namespace}:config",)).fetchone()
-            break
-        except sqlite3.Error:
-            continue
-    return json.loads(row[0]).get(key) if row else None
+    saved = read_meta(state, store, namespace, "config")
+    return json.loads(saved).get(key) if saved else None
 
 
 __all__ = ["MODES", "Engine", "EngineConfig"]
