@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ragline._faults import crashpoint
 from ragline.neardup import NearDupConfig
 
 
@@ -182,5 +183,7 @@ def commit_scope(store: Any, state: State) -> Iterator[None]:
         with store.transaction():
             yield
         return
-    with state.transaction(), store.transaction():
-        yield
+    with state.transaction():
+        with store.transaction():
+            yield
+        crashpoint("state_commit")  # the store has the batch, the state not yet: the re-run heals it
