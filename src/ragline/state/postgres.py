@@ -301,11 +301,14 @@ class PostgresEmbeddingCache:
 
     def clear(self, model: str | None = None) -> int:
         with self.state.transaction():
+            # (Counted by a query: in pipeline mode a statement's rowcount is not known yet.)
             if model is None:
-                removed = self.state.execute("DELETE FROM ragline_embed_cache").rowcount
+                removed = self.state.execute("WITH gone AS (DELETE FROM ragline_embed_cache RETURNING 1) "
+                                             "SELECT count(*) FROM gone").fetchone()[0]
                 self.state.execute("DELETE FROM ragline_meta WHERE key = ANY(%s)", (_COUNTERS,))
             else:
-                removed = self.state.execute("DELETE FROM ragline_embed_cache WHERE model = %s", (model,)).rowcount
+                removed = self.state.execute("WITH gone AS (DELETE FROM ragline_embed_cache WHERE model = %s "
+                                             "RETURNING 1) SELECT count(*) FROM gone", (model,)).fetchone()[0]
         return int(removed)
 
 
@@ -423,7 +426,7 @@ class PostgresState:
             raise
 
     def _create_schema(self) -> None:
-        with self.transaction():
+        with self._lock, self.conn.transaction():  # (not pipelined: the script is many statements)
             # Several processes may open a new database at once: they take turns here.
             self.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             self.execute(SCHEMA)
@@ -451,7 +454,9 @@ class PostgresState:
                 return
             self._depth = 1
             try:
-                with self.conn.transaction():
+                # Pipeline mode: the writes of a batch go out without waiting for each answer
+                # (a read inside syncs first); errors still roll the whole transaction back.
+                with self.conn.pipeline(), self.conn.transaction():
                     yield
             finally:
                 self._depth = 0
