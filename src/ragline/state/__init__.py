@@ -50,15 +50,26 @@ def _backend(uri: str) -> tuple[str, tuple[StateFactory, MetaReader | None]]:
     return (uri if rest.startswith("//") else rest), _REGISTRY[scheme]
 
 
+def default_state_uri(store_uri: str) -> str:
+    """The state of a store opened without one: the local store's own file, or for
+    ``milvus-lite:PATH`` an SQLite file beside it (so the embedded path needs no server)."""
+    scheme, _, rest = store_uri.partition(":")
+    if scheme == "milvus-lite":
+        path = Path(rest.partition("?")[0] or "ragline-milvus")
+        return f"sqlite:{path.with_suffix('.state.db') if path.suffix == '.db' else path / 'state.db'}"
+    return "sqlite"
+
+
 def open_state(uri: str | None, store: Any) -> State:
-    """The state for ``store``: ``None`` or ``sqlite`` is the local store's own file."""
-    rest, (factory, _) = _backend((uri or "sqlite").strip() or "sqlite")
+    """The state for ``store``: ``None`` is its default (``default_state_uri``)."""
+    uri = (uri or "").strip() or default_state_uri(str(getattr(store, "uri", "")))
+    rest, (factory, _) = _backend(uri)
     return factory(rest, store)
 
 
 def read_meta(uri: str | None, store_uri: str, namespace: str, key: str) -> str | None:
     """One persisted meta value, read before any engine is open (None when there is none yet)."""
-    rest, (_, reader) = _backend((uri or "sqlite").strip() or "sqlite")
+    rest, (_, reader) = _backend((uri or "").strip() or default_state_uri(store_uri))
     return reader(rest, store_uri, namespace, key) if reader is not None else None
 
 
@@ -71,4 +82,5 @@ def local_state_file(store_uri: str) -> Path | None:
 
 
 __all__ = ["DocRecord", "EmbeddingCacheState", "FileRecord", "LedgerState", "MetaState", "NearDupState",
-           "State", "commit_scope", "local_state_file", "open_state", "read_meta", "register_state"]
+           "State", "commit_scope", "default_state_uri", "local_state_file", "open_state", "read_meta",
+           "register_state"]

@@ -541,7 +541,7 @@ def _options(query: str) -> dict[str, Any]:
     return kwargs
 
 
-def open_milvus_lite(rest: str, namespace: str) -> MilvusStore:
+def open_milvus_lite(rest: str, namespace: str, *, create: bool = True) -> MilvusStore:
     """``milvus-lite:PATH[?options]``: PATH ending in ``.db`` is the file, otherwise a folder that
     gets ``milvus.db`` (room beside it for the state)."""
     path_text, _, query = rest.partition("?")
@@ -550,7 +550,7 @@ def open_milvus_lite(rest: str, namespace: str) -> MilvusStore:
     return MilvusStore(f"milvus-lite:{path_text}", namespace, lite_path=lite_path, **_options(query))
 
 
-def open_milvus(rest: str, namespace: str) -> MilvusStore:
+def open_milvus(rest: str, namespace: str, *, create: bool = True) -> MilvusStore:
     """``milvus://HOST:PORT[/DB][?options]``; a token (user:password or an API key) comes from
     ``RAGLINE_MILVUS_TOKEN``, never from the URI."""
     address, _, query = rest.removeprefix("//").partition("?")
