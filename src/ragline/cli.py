@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,6 +37,10 @@ EmbedderOpt = Annotated[str | None, typer.Option("--embedder", envvar="RAGLINE_E
                                                          "openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, "
                                                          "onnx:MODEL?precision=...&threads=N, hashing:DIM or "
                                                          "openai:MODEL")]
+StateOpt = Annotated[str | None, typer.Option(
+    "--state", envvar="RAGLINE_STATE",
+    help="Where the ledger, embedding cache and near-dup index live: the store's own file (default), "
+         "sqlite:PATH, or postgresql://USER@HOST/DB to share them between workers and servers.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEFAULT_STORE = "local:ragline-data"
 
@@ -49,6 +53,8 @@ FeedbackOpt = Annotated[int | None, typer.Option(
 def _engine(store: str, namespace: str, embedder: str | None, **options):  # type: ignore[no-untyped-def]
     from ragline.engine import Engine
 
+    if options.get("state") is None:
+        options.pop("state", None)
     return Engine.open(store, namespace=namespace, embedder=embedder, **options)
 
 
@@ -80,7 +86,8 @@ def _search_filter(filters: list[str], where: list[str], path_prefix: Path | Non
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     include: Annotated[list[str], typer.Option("--include", help="Glob of files to take (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to leave (repeatable).")] = [],
     max_tokens: Annotated[int, typer.Option(min=8, help="Chunk size in model tokens (at most the model's "
@@ -113,7 +120,7 @@ def ingest(
     """Ingest files and folders; re-runs cost only what changed."""
     from ragline.progress import IngestProgress
 
-    with _engine(store, namespace, embedder, max_tokens=max_tokens, overlap=overlap,
+    with _engine(store, namespace, embedder, state=state, max_tokens=max_tokens, overlap=overlap,
                  max_file_bytes=max_file_size * 2**20, max_doc_chars=max_doc_chars, batch_chunks=batch_chunks,
                  near_dup_threshold=near_dup_threshold, parse_workers=parse_workers,
                  vector_dtype=vector_dtype) as engine:
@@ -142,7 +149,8 @@ def search(
                                                         "folder (or whose path starts so).")] = None,
     group_by: Annotated[str | None, typer.Option("--group-by", help="'doc': one result per document "
                                                     "(its best chunk, with the number that matched).")] = None,
-    store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
     rerank: Annotated[str | None, typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
     rerank_depth: Annotated[int | None, typer.Option(min=1, max=100_000,
                                                         help="Candidates to re-rank (default max(4k, 40)).")] = None,
@@ -152,7 +160,7 @@ def search(
     """Search the index."""
     conditions = _search_filter(filter, where, path_prefix)
     options = {} if feedback_chunks is None else {"feedback_chunks": feedback_chunks}
-    with _engine(store, namespace, embedder, create_store=False, **options) as engine:
+    with _engine(store, namespace, embedder, state=state, create_store=False, **options) as engine:
         started = time.perf_counter()
         hits = engine.search(query, k, mode=mode, filter=conditions, group_by=group_by,
                              rerank=rerank, rerank_depth=rerank_depth)
@@ -165,10 +173,10 @@ def search(
 
 
 @app.command()
-def stats(store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
+def stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, namespace: NamespaceOpt = "default",
           embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the store holds."""
-    with _engine(store, namespace, embedder, create_store=False) as engine:
+    with _engine(store, namespace, embedder, state=state, create_store=False) as engine:
         result = engine.stats()
     if as_json:
         out.print_json(json.dumps(result))
@@ -184,22 +192,23 @@ def delete(
     doc: Annotated[list[str], typer.Option("--doc", help="Document id to delete (repeatable).")] = [],
     source: Annotated[Path | None, typer.Option(
         "--source", help="Delete every document from this file or folder.")] = None,
-    store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
 ) -> None:
     """Delete documents from the store (and from both indexes)."""
     if not doc and source is None:
         raise ConfigError("give --doc ID or --source PATH")
-    with _engine(store, namespace, embedder) as engine:
+    with _engine(store, namespace, embedder, state=state) as engine:
         removed = engine.delete(doc_ids=doc, source=source)
     out.print(f"deleted {removed} chunk(s)")
 
 
 @app.command()
 def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = False,
-           store: StoreOpt = DEFAULT_STORE, namespace: NamespaceOpt = "default",
+           store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, namespace: NamespaceOpt = "default",
            embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Check the ledger against the store and its indexes; exit 1 on drift (unless repaired)."""
-    with _engine(store, namespace, embedder, create_store=repair) as engine:
+    with _engine(store, namespace, embedder, state=state, create_store=repair) as engine:
         result = engine.verify(repair=repair)
     if as_json:
         out.print_json(json.dumps(result))
@@ -242,6 +251,7 @@ def eval_command(
 def bench_ingest(
     path: Annotated[Path | None, typer.Argument(help="Folder or file to ingest.")] = None,
     store: Annotated[str | None, typer.Option(help="Store URI (default: a temporary one)")] = None,
+    state: StateOpt = None,
     embedder: EmbedderOpt = None,
     generate: Annotated[int, typer.Option(min=0, help="Ingest a generated corpus of this many small documents "
                                                 "(JSONL shards of real sentences) instead of PATH.")] = 0,
@@ -266,7 +276,9 @@ def bench_ingest(
             path = generate_html_corpus(Path(tmp) / "site", generate_html)
         if path is None:
             raise typer.BadParameter("give PATH, --generate N or --generate-html N")
-        options = {} if parse_workers is None else {"parse_workers": parse_workers}
+        options: dict[str, Any] = {} if parse_workers is None else {"parse_workers": parse_workers}
+        if state is not None:
+            options["state"] = state
         result = run_bench(path, store=store, embedder=embedder, rerun=rerun, **options)
     if as_json:
         out.print_json(json.dumps(result))
@@ -276,9 +288,10 @@ def bench_ingest(
 
 
 @cache_app.command("stats")
-def cache_stats(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
+def cache_stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+                embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Entries and size per model, and the lifetime hit rate."""
-    with _engine(store, "default", embedder) as engine:
+    with _engine(store, "default", embedder, state=state) as engine:
         result = engine.cache_stats()
     if as_json:
         out.print_json(json.dumps(result))
@@ -295,12 +308,12 @@ def cache_stats(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None, a
 
 
 @cache_app.command("clear")
-def cache_clear(store: StoreOpt = DEFAULT_STORE, embedder: EmbedderOpt = None,
+def cache_clear(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, embedder: EmbedderOpt = None,
                 model: Annotated[str | None, typer.Option(help="Only this model's entries (as named by "
                                                                    "`cache stats`).")] = None,
                 as_json: JsonOpt = False) -> None:
     """Delete cached embeddings (the store's chunks keep their vectors)."""
-    with _engine(store, "default", embedder) as engine:
+    with _engine(store, "default", embedder, state=state) as engine:
         removed = engine.clear_cache(model=model)
     if as_json:
         out.print_json(json.dumps({"removed": removed}))

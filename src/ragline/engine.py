@@ -20,11 +20,9 @@ import numpy as np
 from ragline.caches import QueryVectorCache, ResultCache, freeze
 from ragline.chunk import Chunker, ChunkerConfig
 from ragline.embed import open_embedder
-from ragline.embed.base import Embedder
-from ragline.embed.cache import EmbeddingCache
+from ragline.embed.base import Embedder, TokenEmbedder
 from ragline.errors import ConfigError, QueryError
 from ragline.group import GROUP_BY, group_by_doc
-from ragline.ledger import Ledger
 from ragline.neardup import NearDupConfig
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
@@ -33,7 +31,9 @@ from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
+from ragline.state import commit_scope, open_state, read_meta
 from ragline.store import Filter, open_store
+from ragline.store.base import GenerationStore, MultiVectorStore, OnDiskStore, QuantizedStore
 from ragline.store.filters import parse_filter
 
 MODES = ("dense", "bm25", "hybrid")
@@ -42,6 +42,9 @@ MODES = ("dense", "bm25", "hybrid")
 @dataclass(frozen=True)
 class EngineConfig:
     store: str = "local:ragline-data"
+    # Where the ledger, embedding cache, near-dup index and meta live (ragline.state): None keeps
+    # them in the store's own file; "sqlite:PATH" or "postgresql://..." puts them elsewhere.
+    state: str | None = None
     namespace: str = "default"
     embedder: str = "auto"
     max_tokens: int = 256
@@ -94,16 +97,20 @@ class Engine:
     def __init__(self, config: EngineConfig, embedder: Embedder | None = None):
         self.config = config
         self.store = open_store(config.store, config.namespace, create=config.create_store)
+        try:
+            self.state = open_state(config.state, self.store)
+        except BaseException:
+            self.store.close()
+            raise
         self._check_persisted_config()
         if config.vector_dtype is not None:
-            set_vector_dtype = getattr(self.store, "set_vector_dtype", None)
-            if set_vector_dtype is None:
+            if not isinstance(self.store, QuantizedStore):
                 raise ConfigError(f"vector_dtype applies to the local store only, not {config.store!r}")
-            set_vector_dtype(config.vector_dtype)
+            self.store.set_vector_dtype(config.vector_dtype)
         self.embedder = embedder or open_embedder(config.embedder)
         self._check_persisted_revision()
-        self.ledger = Ledger(self.store.db, config.namespace)
-        self.cache = EmbeddingCache(self.store.db, self.embedder.model_id, self.embedder.revision)
+        self.ledger = self.state.ledger(config.namespace)
+        self.cache = self.state.embedding_cache(self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
                                ChunkerConfig(config.max_tokens, config.overlap))
         self.query_vectors = QueryVectorCache(config.query_cache_size)
@@ -113,13 +120,13 @@ class Engine:
     def open(cls, store: str = "local:ragline-data", *, namespace: str = "default",
              embedder: Embedder | str | None = None, **options: Any) -> Engine:
         spec = embedder if isinstance(embedder, str) else None
-        config = EngineConfig(store=store, namespace=namespace,
-                              embedder=spec or _persisted(store, namespace, "embedder") or "auto", **options)
+        saved = None if spec else _persisted(store, options.get("state"), namespace, "embedder")
+        config = EngineConfig(store=store, namespace=namespace, embedder=spec or saved or "auto", **options)
         return cls(config, embedder if not isinstance(embedder, str) else None)
 
     def _check_persisted_config(self) -> None:
         """The store remembers how it was built, so it reopens the same way."""
-        saved = self.store.get_meta("config")
+        saved = self.state.get_meta(self.config.namespace, "config")
         if saved is None:
             return
         saved_config = json.loads(saved)
@@ -130,7 +137,7 @@ class Engine:
     def _check_persisted_revision(self) -> None:
         """The same spec can name another model file (e.g. ``onnx`` after its default precision
         changed, or on a GPU): never mix its vectors into a store built with the other."""
-        saved = self.store.get_meta("config")
+        saved = self.state.get_meta(self.config.namespace, "config")
         if saved is None or not self.store.count():
             return
         revision = json.loads(saved).get("revision")
@@ -140,8 +147,8 @@ class Engine:
                               "precision it was built with (e.g. --embedder onnx-fp32) or use a new store.")
 
     def _persist_config(self) -> None:
-        with self.store.transaction():
-            self.store.set_meta("config", json.dumps({
+        with self.state.transaction():
+            self.state.set_meta(self.config.namespace, "config", json.dumps({
                 "embedder": self.config.embedder, "model_id": self.embedder.model_id,
                 "revision": self.embedder.revision, "max_tokens": self.config.max_tokens,
                 "overlap": self.config.overlap}))
@@ -153,6 +160,7 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        self.state.close()
         self.store.close()
         self.embedder.close()
 
@@ -170,14 +178,14 @@ class Engine:
                                   parse_workers=self.config.parse_workers,
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
                                   max_doc_chars=self.config.max_doc_chars)
-        store_path = getattr(self.store, "path", None)
+        store_path = self.store.path if isinstance(self.store, OnDiskStore) else None
         listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
                                  ignore_paths=(store_path,) if store_path else (),
                                  follow_symlinks=follow_symlinks).list() for path in paths]
         if on_listed is not None:
             on_listed(sum(len(listing.items) for listing in listings))
         run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,
-                        report, progress)
+                        report, progress, state=self.state)
         try:
             # Vanished files go first: copies that were duplicates of them are then re-ingested
             # in this same run rather than the next one.
@@ -187,7 +195,7 @@ class Engine:
             run.finish()
         finally:
             run.close()
-        with self.store.transaction():
+        with self.state.transaction():
             self.cache.record_counts(report.cache_hits, report.chunks_embedded)
         if multivector or self._multivector_enabled():
             started_mv = time.perf_counter()
@@ -207,9 +215,9 @@ class Engine:
         key = (self.embedder.model_id, self.embedder.revision, "pooled", query)
         return self.query_vectors.get_or_compute(key, lambda: self._embed_query(query))
 
-    def _query_tokens(self, query: str) -> np.ndarray:
+    def _query_tokens(self, embedder: TokenEmbedder, query: str) -> np.ndarray:
         key = (self.embedder.model_id, self.embedder.revision, "tokens", query)
-        return self.query_vectors.get_or_compute(key, lambda: self.embedder.embed_tokens([query])[0])
+        return self.query_vectors.get_or_compute(key, lambda: embedder.embed_tokens([query])[0])
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid", filter: Filter | None = None,
                rerank: str | None = None, rerank_depth: int | None = None, group_by: str | None = None,
@@ -240,15 +248,14 @@ class Engine:
             depth = rerank_depth if rerank_depth is not None else max(k * self.config.hybrid_depth, 40)
             if depth < k:
                 raise QueryError(f"rerank depth ({depth}) must be at least k ({k})")
-        generation = getattr(self.store, "data_generation", None)
         key = None
-        if self.results.maxsize and generation is not None:
+        if self.results.maxsize and isinstance(self.store, GenerationStore):
             # Every parameter that can change the answer, and the store's generation, which
             # moves on any write to this namespace (by this process or another).
             key = (self.config.namespace, query, mode, k, freeze(filter or None), rerank, depth,
                    self.config.hybrid_depth, self.config.feedback_chunks, self.config.feedback_weight,
                    self.embedder.model_id, self.embedder.revision,
-                   generation())
+                   self.store.data_generation())
             cached = self.results.lookup(key)
             if cached is not None:
                 return _with_snippets(cached, query) if snippets else cached
@@ -261,10 +268,10 @@ class Engine:
         return _with_snippets(hits, query) if snippets else hits
 
     def _rerank(self, query: str, candidates: list[Hit], k: int) -> list[Hit]:
-        if not hasattr(self.embedder, "embed_tokens"):
+        if not isinstance(self.embedder, TokenEmbedder):
             raise QueryError(f"embedder {self.embedder.model_id} gives no token vectors; "
                              "MaxSim re-ranking needs one that does (onnx, hashing)")
-        if not hasattr(self.store, "multivectors"):
+        if not isinstance(self.store, MultiVectorStore):
             raise QueryError("this store keeps no multi-vectors; MaxSim re-ranking needs local:")
         if not candidates:
             return []
@@ -272,7 +279,7 @@ class Engine:
         if not any(len(v) for v in multivectors.values()):
             raise QueryError("no candidate has token vectors to re-rank with: "
                              "ingest with --multivector (multivector=True) first")
-        return rerank_maxsim(candidates, self._query_tokens(query), multivectors, k)
+        return rerank_maxsim(candidates, self._query_tokens(self.embedder, query), multivectors, k)
 
     def _retrieve(self, query: str, k: int, mode: str, filter: Filter | None) -> list[Hit]:
         """The uncached retrieval of one mode: what the result cache and re-ranking wrap."""
@@ -308,17 +315,16 @@ class Engine:
 
     # ----- multi-vectors ------------------------------------------------------------------
     def _multivector_enabled(self) -> bool:
-        get_meta = getattr(self.store, "get_meta", None)
-        return get_meta is not None and get_meta("multivector") == "1"
+        return isinstance(self.store, MultiVectorStore) and self.store.get_meta("multivector") == "1"
 
     def _store_multivectors(self, progress: Progress | None = None, batch: int = 64) -> int:
         """Give every chunk that lacks them its token vectors. Runs after the ingest proper, so
         it also backfills chunks stored before ``--multivector`` and finishes an interrupted run;
         the store remembers the choice, so later ingests keep token vectors complete."""
-        if not hasattr(self.embedder, "embed_tokens"):
+        if not isinstance(self.embedder, TokenEmbedder):
             raise ConfigError(f"embedder {self.embedder.model_id} gives no token vectors: "
                               "use onnx or hashing for --multivector")
-        if not hasattr(self.store, "upsert_multivectors"):
+        if not isinstance(self.store, MultiVectorStore):
             raise ConfigError("this store keeps no multi-vectors; --multivector needs a local: store")
         with self.store.transaction():
             self.store.set_meta("multivector", "1")
@@ -341,7 +347,7 @@ class Engine:
             docs = self.ledger.documents_by_uri_prefix(uri if Path(source).is_file() else prefix)
             targets += [d.doc_id for d in docs]
             file_uris = [f.uri for f in self.ledger.files_under(prefix)] + [uri]
-        with self.store.transaction():
+        with commit_scope(self.store, self.state):
             removed = self.store.delete(targets) if targets else 0
             self.ledger.remove_documents(targets)
             for uri in file_uris:
@@ -350,7 +356,7 @@ class Engine:
         return removed
 
     def stats(self) -> dict[str, Any]:
-        multivector = getattr(self.store, "multivector_stats", None)
+        multivector = self.store.multivector_stats if isinstance(self.store, MultiVectorStore) else None
         return {**self.store.stats(), **self.ledger.counts(), "embedder": self.embedder.model_id,
                 "embedding_cache_entries": self.cache.size(),
                 "embedding_cache_hit_rate": self.cache.stats()["lifetime_hit_rate"],
@@ -361,40 +367,26 @@ class Engine:
         return {**self.cache.stats(), "current_model": self.cache.model}
 
     def clear_cache(self, *, model: str | None = None) -> int:
-        with self.store.transaction():
+        with self.state.transaction():
             return self.cache.clear(model)
 
     def verify(self, *, repair: bool = False) -> dict[str, Any]:
         from ragline.verify import verify
 
-        return verify(self.store, self.ledger, repair=repair)
+        if not hasattr(self.store, "rebuild_indexes"):
+            raise ConfigError(f"verify checks local: stores only for now; {self.config.store!r} has no "
+                              "self-check yet (its ledger is in the state, its chunks in the store)")
+        return verify(self.store, self.ledger, repair=repair)  # type: ignore[arg-type]  # a LocalStore
 
 
 def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:
     return [replace(hit, snippet=highlight(hit.chunk.text, query)) for hit in hits]
 
 
-def _persisted(store: str, namespace: str, key: str) -> str | None:
+def _persisted(store: str, state: str | None, namespace: str, key: str) -> str | None:
     """Read one persisted setting without opening the engine (to reopen a store the same way)."""
-    scheme, sep, rest = store.partition(":")
-    path = Path(rest if sep else store) / "ragline.db"
-    if scheme not in ("local", store) and sep:
-        return None
-    if not path.exists():
-        return None
-    import sqlite3
-    from urllib.parse import quote
-
-    row = None
-    # immutable=1 second: a store on a read-only mount has no WAL side files and cannot make them.
-    for mode in ("mode=ro", "mode=ro&immutable=1"):
-        try:
-            with sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True) as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"{namespace}:config",)).fetchone()
-            break
-        except sqlite3.Error:
-            continue
-    return json.loads(row[0]).get(key) if row else None
+    saved = read_meta(state, store, namespace, "config")
+    return json.loads(saved).get(key) if saved else None
 
 
 __all__ = ["MODES", "Engine", "EngineConfig"]

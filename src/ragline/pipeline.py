@@ -23,8 +23,9 @@ when either is full, so memory stays bounded whatever the corpus size.
 Determinism: items are processed in uri order and parse results are consumed in submission
 order, so the store's contents do not depend on the order the input was given in or on which
 worker finished first. Crash safety: a batch's chunks, vectors, cache rows, deletions, ledger
-rows and near-dup signatures commit in one SQLite transaction, and batches commit in order, so
-the ledger never runs ahead of the store.
+rows and near-dup signatures commit in one SQLite transaction (the local store with its default
+state), or the store's write commits first and then the state's (``ragline.state.commit_scope``),
+and batches commit in order, so the ledger never runs ahead of the store.
 """
 
 from __future__ import annotations
@@ -49,11 +50,9 @@ import numpy as np
 from ragline._faults import crashpoint
 from ragline.chunk import Chunker
 from ragline.embed.base import Embedder
-from ragline.embed.cache import EmbeddingCache
 from ragline.errors import ParseError, RaglineError, SourceError
 from ragline.ids import content_hash, make_doc_id
-from ragline.ledger import Ledger
-from ragline.neardup import NearDupConfig, NearDupIndex, minhash_signature, similarity
+from ragline.neardup import NearDupConfig, minhash_signature, similarity
 from ragline.parse import SkippedInput, parse_bytes
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS, Block, assemble, check_doc_chars
 from ragline.parse.detect import EXTENSIONS
@@ -61,6 +60,7 @@ from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegul
 from ragline.sources._files import MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash, uri_exists
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
+from ragline.state import EmbeddingCacheState, LedgerState, State, commit_scope, open_state
 from ragline.store.base import SyncableIndexes
 
 Progress = Callable[[str, int], None]
@@ -334,9 +334,9 @@ class _EmbedWorker(threading.Thread):
 
 
 class IngestRun:
-    def __init__(self, store: Any, ledger: Ledger, embedder: Embedder, chunker: Chunker,
-                 cache: EmbeddingCache, settings: IngestSettings, report: IngestReport,
-                 progress: Progress | None = None):
+    def __init__(self, store: Any, ledger: LedgerState, embedder: Embedder, chunker: Chunker,
+                 cache: EmbeddingCacheState, settings: IngestSettings, report: IngestReport,
+                 progress: Progress | None = None, *, state: State | None = None):
         self.store, self.ledger, self.embedder, self.chunker = store, ledger, embedder, chunker
         self.cache, self.settings, self.report = cache, settings, report
         self.progress = progress or (lambda stage, n: None)
@@ -344,7 +344,9 @@ class IngestRun:
         self.stage_items: dict[str, int] = {}
         self.parse_stage = ParseStage(chunker, ledger.namespace, settings.max_file_bytes, settings.near_dup,
                                       settings.max_doc_chars)
-        self.near = NearDupIndex(store.db, ledger.namespace, settings.near_dup) if settings.near_dup.enabled \
+        # None: the local store's own file (what the ledger and cache given were opened on).
+        self.state = state or open_state(None, store)
+        self.near = self.state.near_dup(ledger.namespace, settings.near_dup) if settings.near_dup.enabled \
             else None
         workers = settings.parse_workers
         self.workers = max(1, (os.cpu_count() or 2) // 2) if workers is None else workers
@@ -390,7 +392,7 @@ class IngestRun:
         else:
             self.report.fail(item.uri, stage, reason)
         if record:
-            with self.store.transaction():
+            with self.state.transaction():
                 self.ledger.record_file(item.uri, item.stat_key, None, "skipped" if skipped else "failed",
                                         stage=stage, error=reason)
                 # Recorded when first seen (or changed), not on every unchanged re-run.
@@ -413,7 +415,7 @@ class IngestRun:
                 self.report.fail(error.uri, error.stage, error.reason)
                 last = self.ledger.last_dead_letter(error.uri)
                 if last is None or tuple(last) != (error.stage, error.reason):
-                    with self.store.transaction():
+                    with self.state.transaction():
                         self.ledger.dead_letter(error.uri, error.stage, error.reason)
             for entry in listing.skipped:
                 skipped.setdefault(entry.uri, entry)
@@ -474,7 +476,7 @@ class IngestRun:
             self._timed("read", started, 1)
         self.progress("read", 1)
         if known is not None and known.version == version and known.state in ("stored", "skipped"):
-            with self.store.transaction():  # touched but identical: remember the new stat key
+            with self.state.transaction():  # touched but identical: remember the new stat key
                 self.ledger.record_file(item.uri, item.stat_key, version, known.state,
                                         stage=known.stage, error=known.error)
             self._report_unchanged(item, known)
@@ -789,7 +791,7 @@ class IngestRun:
             vectors = self._vectors(batch)
         except RaglineError as exc:
             # Nothing of this batch is written: its files stay unrecorded, so the next run retries.
-            with self.store.transaction():
+            with self.state.transaction():
                 for pending in batch.docs:
                     self.report.fail(pending.doc.uri, "embed", str(exc))
                     self.ledger.dead_letter(pending.doc.uri, "embed", str(exc))
@@ -797,7 +799,7 @@ class IngestRun:
         finally:
             self._release(batch)
         started = time.perf_counter()
-        with self.store.transaction():
+        with commit_scope(self.store, self.state):
             offset = 0
             for pending in batch.docs:
                 doc, n = pending.doc, len(pending.chunks)
@@ -873,7 +875,7 @@ class IngestRun:
             if record.uri in listed or uri_exists(record.uri):
                 continue
             docs = list(self.ledger.documents_of_file(record.uri))
-            with self.store.transaction():
+            with commit_scope(self.store, self.state):
                 if docs:
                     self.report.chunks_deleted += self.store.delete(docs)
                     self.ledger.remove_documents(docs)

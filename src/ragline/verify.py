@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ragline.ledger import Ledger
+from ragline.state.base import LedgerState
 from ragline.store.local.ann import AnnIndex, graph_file_problem
 from ragline.store.local.store import LocalStore, decode_vectors
 
@@ -64,7 +64,7 @@ def _ann_sample_drift(store: LocalStore, ann: AnnIndex, rows: set[int], problems
     return wrong
 
 
-def check(store: LocalStore, ledger: Ledger) -> dict[str, Any]:
+def check(store: LocalStore, ledger: LedgerState) -> dict[str, Any]:
     problems: list[str] = []
     rows = store.db.execute("SELECT id, chunk_id FROM chunks WHERE namespace = ?", (store.namespace,)).fetchall()
     truth = {r[0] for r in rows}
@@ -130,7 +130,7 @@ def check(store: LocalStore, ledger: Ledger) -> dict[str, Any]:
     }
 
 
-def verify(store: LocalStore, ledger: Ledger, *, repair: bool = False) -> dict[str, Any]:
+def verify(store: LocalStore, ledger: LedgerState, *, repair: bool = False) -> dict[str, Any]:
     result = check(store, ledger)
     if not repair or result["drift"] == 0:
         return result
@@ -145,8 +145,7 @@ def verify(store: LocalStore, ledger: Ledger, *, repair: bool = False) -> dict[s
             for doc in docs:
                 if doc is not None:
                     store.delete([doc.doc_id])
-                    store.db.execute("UPDATE files SET stat_key = '', version = NULL "
-                                     "WHERE namespace = ? AND uri = ?", (store.namespace, doc.file_uri))
+                    ledger.reread_file(doc.file_uri)
             actions.append(f"{len(docs)} document(s) will be re-ingested by the next ingest")
     store.rebuild_indexes()
     actions.append("rebuilt the ann and bm25 indexes from SQLite")

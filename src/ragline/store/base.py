@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -93,6 +94,46 @@ class Store(Protocol):
     def __enter__(self) -> Store: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+# ----- optional capabilities: declared, so callers check isinstance() instead of probing names -----
+@runtime_checkable
+class GenerationStore(Protocol):
+    """A store that can say cheaply whether its data changed (the result cache's key)."""
+
+    def data_generation(self) -> tuple[int, ...]:
+        """Moves on every write to this namespace, by this process or another; never goes back."""
+
+
+@runtime_checkable
+class QuantizedStore(Protocol):
+    """A store whose ANN index can keep vectors as float32, float16, int8 or binary."""
+
+    def set_vector_dtype(self, dtype: str) -> None: ...
+
+
+@runtime_checkable
+class OnDiskStore(Protocol):
+    """A store whose files live in a folder (a folder source must not ingest them)."""
+
+    path: Path
+
+
+@runtime_checkable
+class MultiVectorStore(Protocol):
+    """A store that keeps per-token vectors for late-interaction (MaxSim) re-ranking."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def multivectors(self, chunk_ids: Sequence[str], dtype: Any = np.float32) -> dict[str, np.ndarray]: ...
+
+    def upsert_multivectors(self, chunk_ids: Sequence[str], arrays: Sequence[np.ndarray]) -> int: ...
+
+    def chunks_without_multivectors(self, limit: int = 256) -> list[tuple[str, str]]: ...
+
+    def multivector_stats(self) -> dict[str, int]: ...
 
 
 @runtime_checkable

@@ -1,0 +1,86 @@
+"""State backends by URI: the ledger, embedding cache, near-dup index and metadata.
+
+    open_state(None, store)                      # default: the local store's own SQLite file
+    open_state("sqlite:./state.db", store)       # a separate SQLite file
+    open_state("postgresql://user@host/db", store)   # PostgreSQL, shared by many workers
+
+Backends register a scheme with ``register_state``; the built-in ones are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import ConfigError
+from ragline.state.base import (
+    DocRecord,
+    EmbeddingCacheState,
+    FileRecord,
+    LedgerState,
+    MetaState,
+    NearDupState,
+    State,
+    commit_scope,
+)
+
+# factory(rest of the URI after "scheme:", the opened store) -> State
+StateFactory = Callable[[str, Any], State]
+# reader(rest, store URI, namespace, key) -> value: one meta value without opening the store
+MetaReader = Callable[[str, str, str, str], "str | None"]
+_REGISTRY: dict[str, tuple[StateFactory, MetaReader | None]] = {}
+_BUILTIN = {"sqlite": "ragline.state.sqlite", "postgresql": "ragline.state.postgres",
+            "postgres": "ragline.state.postgres"}
+
+
+def register_state(scheme: str, factory: StateFactory, read_meta: MetaReader | None = None) -> None:
+    _REGISTRY[scheme] = (factory, read_meta)
+
+
+def _backend(uri: str) -> tuple[str, tuple[StateFactory, MetaReader | None]]:
+    scheme, _, rest = uri.partition(":")
+    if scheme in _BUILTIN and scheme not in _REGISTRY:
+        importlib.import_module(_BUILTIN[scheme])
+    if scheme not in _REGISTRY:
+        known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
+        raise ConfigError(f"unknown state scheme {scheme!r} in {uri!r}; known: {known}")
+    # URL schemes keep their "//": a driver wants the whole URI back.
+    return (uri if rest.startswith("//") else rest), _REGISTRY[scheme]
+
+
+def default_state_uri(store_uri: str) -> str:
+    """The state of a store opened without one: the local store's own file, or for
+    ``milvus-lite:PATH`` an SQLite file beside it (so the embedded path needs no server)."""
+    scheme, _, rest = store_uri.partition(":")
+    if scheme == "milvus-lite":
+        path = Path(rest.partition("?")[0] or "ragline-milvus")
+        return f"sqlite:{path.with_suffix('.state.db') if path.suffix == '.db' else path / 'state.db'}"
+    return "sqlite"
+
+
+def open_state(uri: str | None, store: Any) -> State:
+    """The state for ``store``: ``None`` is its default (``default_state_uri``)."""
+    uri = (uri or "").strip() or default_state_uri(str(getattr(store, "uri", "")))
+    rest, (factory, _) = _backend(uri)
+    return factory(rest, store)
+
+
+def read_meta(uri: str | None, store_uri: str, namespace: str, key: str) -> str | None:
+    """One persisted meta value, read before any engine is open (None when there is none yet)."""
+    rest, (_, reader) = _backend((uri or "").strip() or default_state_uri(store_uri))
+    return reader(rest, store_uri, namespace, key) if reader is not None else None
+
+
+def local_state_file(store_uri: str) -> Path | None:
+    """The SQLite file of a ``local:PATH`` store (or a bare path), else None."""
+    scheme, sep, rest = store_uri.partition(":")
+    if sep and scheme != "local":
+        return None
+    return Path(rest if sep else store_uri) / "ragline.db"
+
+
+__all__ = ["DocRecord", "EmbeddingCacheState", "FileRecord", "LedgerState", "MetaState", "NearDupState",
+           "State", "commit_scope", "default_state_uri", "local_state_file", "open_state", "read_meta",
+           "register_state"]
