@@ -63,6 +63,13 @@ def minhash_signature(text: str, config: NearDupConfig) -> np.ndarray | None:
     return minhash.hashvalues.astype(np.uint32)  # datasketch's hash values are < 2**32
 
 
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One signed 64-bit LSH key per band of ``rows`` signature values (every state backend files
+    a signature under the same keys)."""
+    return [xxhash.xxh64_intdigest(signature[i * rows:(i + 1) * rows].tobytes()) - 2**63
+            for i in range(bands)]
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity: the fraction of equal MinHash values."""
     return float(np.mean(a == b))

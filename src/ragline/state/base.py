@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import xxhash
 
 from ragline._faults import crashpoint
 from ragline.neardup import NearDupConfig
@@ -102,6 +103,16 @@ class LedgerState(Protocol):
     def last_dead_letter(self, uri: str) -> tuple[str, str] | None: ...
 
     def dead_letters(self, limit: int = 100) -> list[tuple[str, str, str]]: ...
+
+
+def embed_cache_prefix(model_id: str, revision: str) -> bytes:
+    """What every embedding-cache key starts from: the model and its revision (ARCHITECTURE §2)."""
+    return f"{model_id}\x1f{revision}\x1f".encode()
+
+
+def embed_cache_key(prefix: bytes, text_hash: str) -> bytes:
+    """The content-addressed key of one text's vector; the same in every state backend."""
+    return xxhash.xxh3_128_digest(prefix + text_hash.encode())
 
 
 @runtime_checkable

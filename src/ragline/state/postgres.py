@@ -24,11 +24,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import xxhash
 
 from ragline.errors import ConfigError, StoreError
-from ragline.neardup import NearDupConfig, similarity
-from ragline.state.base import DocRecord, FileRecord
+from ragline.neardup import NearDupConfig, band_keys, similarity
+from ragline.state.base import DocRecord, FileRecord, embed_cache_key, embed_cache_prefix
 
 SCHEMA_VERSION = 1
 _SCHEMA_LOCK = 0x7261676C696E65  # "ragline": the advisory lock key of schema creation
@@ -250,12 +249,12 @@ class PostgresEmbeddingCache:
     def __init__(self, state: PostgresState, model_id: str, revision: str):
         self.state = state
         self.model = f"{model_id}@{revision}"
-        self.prefix = f"{model_id}\x1f{revision}\x1f".encode()
+        self.prefix = embed_cache_prefix(model_id, revision)
         self.hits = 0
         self.misses = 0
 
     def key(self, text_hash: str) -> bytes:
-        return xxhash.xxh3_128_digest(self.prefix + text_hash.encode())
+        return embed_cache_key(self.prefix, text_hash)
 
     def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
         keys = [self.key(h) for h in text_hashes]
@@ -341,8 +340,7 @@ class PostgresNearDupIndex:
             self.state.set_raw_meta(key, self.layout)
 
     def band_keys(self, signature: np.ndarray) -> list[int]:
-        return [xxhash.xxh64_intdigest(signature[i * self.r:(i + 1) * self.r].tobytes()) - 2**63
-                for i in range(self.b)]
+        return band_keys(signature, self.b, self.r)
 
     def candidates(self, signature: np.ndarray) -> list[tuple[str, np.ndarray]]:
         keys = self.band_keys(signature)

@@ -28,11 +28,10 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
-import xxhash
 
 from ragline.errors import ConfigError, StoreError
-from ragline.neardup import NearDupConfig, similarity
-from ragline.state.base import DocRecord, FileRecord
+from ragline.neardup import NearDupConfig, band_keys, similarity
+from ragline.state.base import DocRecord, FileRecord, embed_cache_key, embed_cache_prefix
 from ragline.store.local.db import chunked, connect
 
 _COUNTERS = ("cache:hits", "cache:misses")
@@ -174,12 +173,12 @@ class SQLiteEmbeddingCache:
     def __init__(self, db: sqlite3.Connection, model_id: str, revision: str):
         self.db = db
         self.model = f"{model_id}@{revision}"
-        self.prefix = f"{model_id}\x1f{revision}\x1f".encode()
+        self.prefix = embed_cache_prefix(model_id, revision)
         self.hits = 0
         self.misses = 0
 
     def key(self, text_hash: str) -> bytes:
-        return xxhash.xxh3_128_digest(self.prefix + text_hash.encode())
+        return embed_cache_key(self.prefix, text_hash)
 
     def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
         """Returns {position: vector} for cached texts and the positions that still need embedding."""
@@ -261,8 +260,7 @@ class SQLiteNearDupIndex:
         self.db.execute("COMMIT")
 
     def band_keys(self, signature: np.ndarray) -> list[int]:
-        return [xxhash.xxh64_intdigest(signature[i * self.r:(i + 1) * self.r].tobytes()) - 2**63
-                for i in range(self.b)]
+        return band_keys(signature, self.b, self.r)
 
     def candidates(self, signature: np.ndarray) -> list[tuple[str, np.ndarray]]:
         keys = self.band_keys(signature)
