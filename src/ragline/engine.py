@@ -215,8 +215,11 @@ class Engine:
         key = (self.embedder.model_id, self.embedder.revision, "pooled", query)
         return self.query_vectors.get_or_compute(key, lambda: self._embed_query(query))
 
-    def _query_tokens(self, embedder: TokenEmbedder, query: str) -> np.ndarray:
-        key = (self.embedder.model_id, self.embedder.revision, "tokens", query)
+    def _query_tokens(self, query: str) -> np.ndarray:
+        embedder = self.embedder
+        if not isinstance(embedder, TokenEmbedder):
+            raise QueryError(f"embedder {embedder.model_id} gives no token vectors")
+        key = (embedder.model_id, embedder.revision, "tokens", query)
         return self.query_vectors.get_or_compute(key, lambda: embedder.embed_tokens([query])[0])
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid", filter: Filter | None = None,
@@ -279,7 +282,7 @@ class Engine:
         if not any(len(v) for v in multivectors.values()):
             raise QueryError("no candidate has token vectors to re-rank with: "
                              "ingest with --multivector (multivector=True) first")
-        return rerank_maxsim(candidates, self._query_tokens(self.embedder, query), multivectors, k)
+        return rerank_maxsim(candidates, self._query_tokens(query), multivectors, k)
 
     def _retrieve(self, query: str, k: int, mode: str, filter: Filter | None) -> list[Hit]:
         """The uncached retrieval of one mode: what the result cache and re-ranking wrap."""
