@@ -187,3 +187,28 @@ def test_poison_item_goes_to_dead_letters_and_replays_after_a_fix(queue_uri: str
     uris = {uri for _, uri, *_ in _snapshot(store)[1]}
     assert poison.resolve().as_uri() in uris
     _verify_clean(store)
+
+
+def test_unreadable_reference_is_dead_lettered_in_process(queue_uri: str, tmp_path: Path) -> None:
+    """A reference that cannot be read at all (the file is gone) fails its delivery without failing
+    the rest of its batch, is retried, and lands in the dead letters with the error."""
+    from ragline.engine import Engine
+    from ragline.queues.worker import run_worker
+
+    corpus = _generated(tmp_path / "corpus", 3)
+    missing = tmp_path / "gone.txt"
+    queue = open_queue(queue_uri)
+    try:
+        queue.publish([str(corpus / "note-000.md"), str(missing), str(corpus / "note-001.md"),
+                       (corpus / "note-002.md").as_uri()])
+        with Engine.open(f"local:{tmp_path / 'store'}", embedder=EMBEDDER, parse_workers=0) as engine:
+            stats = run_worker(queue, engine, consumer="w", max_deliveries=2, idle_ms=50, batch=10,
+                               exit_when_empty=True)
+            documents = engine.stats()["documents"]
+        assert stats.to_dict() == {"acked": 3, "retried": 1, "dead": 1}
+        [letter] = queue.dead_letters()
+        assert letter.source == str(missing) and letter.attempts == 2
+        assert "does not exist" in letter.error
+        assert documents == 3 and queue.pending() == 0
+    finally:
+        queue.close()
