@@ -1,0 +1,114 @@
+"""The queue worker: takes source references from a queue and ingests them through
+``Engine.ingest`` (the same stages as ``ragline ingest``), acknowledging each only after the
+store and the state hold its result. At-least-once delivery is safe because the ingest is
+idempotent (chunk ids are content ids; an unchanged file costs a ledger lookup)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ragline.errors import RaglineError
+from ragline.queues.base import Message, Queue
+
+
+@dataclass
+class WorkerStats:
+    acked: int = 0
+    retried: int = 0  # failed deliveries left pending for another try
+    dead: int = 0
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"acked": self.acked, "retried": self.retried, "dead": self.dead}
+
+
+def source_path(source: str) -> Path:
+    """A published reference as a path: ``file://`` URIs and plain absolute paths."""
+    if source.startswith("file://"):
+        return Path(unquote(urlsplit(source).path))
+    return Path(source)
+
+
+def source_references(paths: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """The absolute paths of the files under ``paths`` (what ``enqueue`` publishes) and the
+    entries the listing skipped, with why."""
+    from ragline.sources.folder import FolderSource
+
+    found: list[str] = []
+    skipped: list[str] = []
+    for path in paths:
+        listing = FolderSource(Path(path)).list()
+        found += [str(item.path) if item.path is not None else item.uri for item in listing.items]
+        skipped += [f"{item.uri}: {item.reason}" for item in listing.skipped]
+    return found, skipped
+
+
+def default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _failures(engine: object, messages: Sequence[Message]) -> dict[str, str]:
+    """Ingest these messages' files; the error of each that failed, by message id."""
+    from ragline.sources.folder import file_uri
+
+    paths = [source_path(m.source) for m in messages]
+    try:
+        report = engine.ingest(paths)  # type: ignore[attr-defined]
+    except (RaglineError, OSError) as exc:
+        if len(messages) == 1:
+            return {messages[0].id: f"{type(exc).__name__}: {exc}"}
+        failures: dict[str, str] = {}
+        for message in messages:  # one bad reference must not fail its batch
+            failures.update(_failures(engine, [message]))
+        return failures
+    failed = {item.uri: f"{item.stage}: {item.reason}" for item in report.failed}
+    return {m.id: failed[file_uri(p)] for m, p in zip(messages, paths) if file_uri(p) in failed}
+
+
+def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max_deliveries: int = 3,
+               idle_ms: int = 60_000, batch: int = 16, block_ms: int = 1000, exit_when_empty: bool = False,
+               log: Callable[[str], None] | None = None) -> WorkerStats:
+    """Consume until stopped (or, with ``exit_when_empty``, until no item is new or pending).
+
+    A delivery whose file failed stays pending and is reclaimed after ``idle_ms`` (by any worker);
+    at its ``max_deliveries``-th delivery it goes to the dead letters instead, with its error and
+    attempts, and so does an item reclaimed more often than that (its worker keeps dying)."""
+    consumer = consumer or default_consumer()
+    stats = WorkerStats()
+    say = log or (lambda _: None)
+    while True:
+        messages = queue.receive(consumer, batch, block_ms=min(block_ms, idle_ms), idle_ms=idle_ms)
+        if not messages:
+            if exit_when_empty and queue.pending() == 0:
+                return stats
+            time.sleep(0.05 if exit_when_empty else 0)
+            continue
+        fresh = []
+        for message in messages:
+            if message.deliveries > max_deliveries:
+                queue.dead_letter(message)
+                stats.dead += 1
+                say(f"dead letter: {message.source} (delivered {message.deliveries} times)")
+            else:
+                fresh.append(message)
+        failures = _failures(engine, fresh) if fresh else {}
+        for message in fresh:
+            error = failures.get(message.id)
+            if error is None:
+                queue.ack(message.id)  # only now: the ingest committed its store and state
+                stats.acked += 1
+                stats.sources.append(message.source)
+            elif message.deliveries >= max_deliveries:
+                queue.dead_letter(message, error)
+                stats.dead += 1
+                say(f"dead letter: {message.source}: {error}")
+            else:
+                queue.record_error(message.id, error)
+                stats.retried += 1
+                say(f"failed (try {message.deliveries} of {max_deliveries}): {message.source}: {error}")
