@@ -115,6 +115,44 @@ def embed_cache_key(prefix: bytes, text_hash: str) -> bytes:
     return xxhash.xxh3_128_digest(prefix + text_hash.encode())
 
 
+class EmbeddingCacheBase:
+    """The backend-independent half of an embedding cache: keys, hit counting and the shape of
+    ``stats``; a backend supplies ``_fetch`` (and the writes)."""
+
+    def __init__(self, model_id: str, revision: str):
+        self.model = f"{model_id}@{revision}"
+        self.prefix = embed_cache_prefix(model_id, revision)
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, text_hash: str) -> bytes:
+        return embed_cache_key(self.prefix, text_hash)
+
+    def _fetch(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        """{key: float32 vector bytes} of the keys that are cached."""
+        raise NotImplementedError
+
+    def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
+        """Returns {position: vector} for cached texts and the positions that still need embedding."""
+        keys = [self.key(h) for h in text_hashes]
+        found = self._fetch(list(set(keys))) if keys else {}
+        cached = {i: np.frombuffer(found[k], dtype=np.float32) for i, k in enumerate(keys) if k in found}
+        missing = [i for i in range(len(keys)) if i not in cached]
+        self.hits += len(cached)
+        self.misses += len(missing)
+        return cached, missing
+
+    @staticmethod
+    def _stats(model_rows: Iterable[tuple[Any, Any, Any]], counts: dict[str, Any]) -> dict[str, Any]:
+        """``stats()`` from (model, entries, bytes) rows and the lifetime counters."""
+        models = [{"model": model or "(unrecorded)", "entries": int(n), "mib": round(int(size or 0) / 2**20, 2)}
+                  for model, n, size in model_rows]
+        hits, misses = int(counts.get("cache:hits", 0)), int(counts.get("cache:misses", 0))
+        return {"entries": sum(m["entries"] for m in models), "models": models,
+                "lifetime_hits": hits, "lifetime_misses": misses,
+                "lifetime_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
+
+
 @runtime_checkable
 class EmbeddingCacheState(Protocol):
     """Vectors by hash(model id, revision, text hash), shared by every namespace."""

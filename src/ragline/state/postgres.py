@@ -27,7 +27,7 @@ import numpy as np
 
 from ragline.errors import ConfigError, StoreError
 from ragline.neardup import NearDupConfig, band_keys, similarity
-from ragline.state.base import DocRecord, FileRecord, embed_cache_key, embed_cache_prefix
+from ragline.state.base import DocRecord, EmbeddingCacheBase, FileRecord
 
 SCHEMA_VERSION = 1
 _SCHEMA_LOCK = 0x7261676C696E65  # "ragline": the advisory lock key of schema creation
@@ -245,28 +245,14 @@ class PostgresLedger:
             (self.namespace, limit))]
 
 
-class PostgresEmbeddingCache:
+class PostgresEmbeddingCache(EmbeddingCacheBase):
     def __init__(self, state: PostgresState, model_id: str, revision: str):
+        super().__init__(model_id, revision)
         self.state = state
-        self.model = f"{model_id}@{revision}"
-        self.prefix = embed_cache_prefix(model_id, revision)
-        self.hits = 0
-        self.misses = 0
 
-    def key(self, text_hash: str) -> bytes:
-        return embed_cache_key(self.prefix, text_hash)
-
-    def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
-        keys = [self.key(h) for h in text_hashes]
-        found: dict[bytes, bytes] = {}
-        if keys:
-            found = {bytes(k): bytes(v) for k, v in self.state.execute(
-                "SELECT key, vector FROM ragline_embed_cache WHERE key = ANY(%s)", (list(set(keys)),)).fetchall()}
-        cached = {i: np.frombuffer(found[k], dtype=np.float32) for i, k in enumerate(keys) if k in found}
-        missing = [i for i in range(len(keys)) if i not in cached]
-        self.hits += len(cached)
-        self.misses += len(missing)
-        return cached, missing
+    def _fetch(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        return {bytes(k): bytes(v) for k, v in self.state.execute(
+            "SELECT key, vector FROM ragline_embed_cache WHERE key = ANY(%s)", (keys,)).fetchall()}
 
     def store(self, text_hashes: Sequence[str], vectors: np.ndarray) -> None:
         rows = {self.key(h): np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(text_hashes, vectors)}
@@ -287,16 +273,11 @@ class PostgresEmbeddingCache:
                                (key, str(value)))
 
     def stats(self) -> dict[str, Any]:
-        models = [{"model": model or "(unrecorded)", "entries": int(n), "mib": round(int(size or 0) / 2**20, 2)}
-                  for model, n, size in self.state.execute(
-                      "SELECT model, count(*), sum(length(vector) + length(key)) FROM ragline_embed_cache "
-                      "GROUP BY model ORDER BY count(*) DESC").fetchall()]
+        rows = self.state.execute("SELECT model, count(*), sum(length(vector) + length(key)) FROM ragline_embed_cache "
+                                  "GROUP BY model ORDER BY count(*) DESC").fetchall()
         counts = dict(self.state.execute("SELECT key, value FROM ragline_meta WHERE key = ANY(%s)",
                                          (_COUNTERS,)).fetchall())
-        hits, misses = int(counts.get("cache:hits", 0)), int(counts.get("cache:misses", 0))
-        return {"entries": sum(m["entries"] for m in models), "models": models,
-                "lifetime_hits": hits, "lifetime_misses": misses,
-                "lifetime_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
+        return self._stats(rows, counts)
 
     def clear(self, model: str | None = None) -> int:
         with self.state.transaction():

@@ -31,7 +31,7 @@ import numpy as np
 
 from ragline.errors import ConfigError, StoreError
 from ragline.neardup import NearDupConfig, band_keys, similarity
-from ragline.state.base import DocRecord, FileRecord, embed_cache_key, embed_cache_prefix
+from ragline.state.base import DocRecord, EmbeddingCacheBase, FileRecord
 from ragline.store.local.db import chunked, connect
 
 _COUNTERS = ("cache:hits", "cache:misses")
@@ -169,29 +169,17 @@ class SQLiteLedger:
                                "ORDER BY id DESC LIMIT ?", (self.namespace, limit)).fetchall()
 
 
-class SQLiteEmbeddingCache:
+class SQLiteEmbeddingCache(EmbeddingCacheBase):
     def __init__(self, db: sqlite3.Connection, model_id: str, revision: str):
+        super().__init__(model_id, revision)
         self.db = db
-        self.model = f"{model_id}@{revision}"
-        self.prefix = embed_cache_prefix(model_id, revision)
-        self.hits = 0
-        self.misses = 0
 
-    def key(self, text_hash: str) -> bytes:
-        return embed_cache_key(self.prefix, text_hash)
-
-    def lookup(self, text_hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
-        """Returns {position: vector} for cached texts and the positions that still need embedding."""
-        keys = [self.key(h) for h in text_hashes]
+    def _fetch(self, keys: list[bytes]) -> dict[bytes, bytes]:
         found: dict[bytes, bytes] = {}
-        for part in chunked(list(set(keys))):
+        for part in chunked(keys):
             marks = ",".join("?" * len(part))
             found.update(self.db.execute(f"SELECT key, vector FROM embed_cache WHERE key IN ({marks})", part))
-        cached = {i: np.frombuffer(found[k], dtype=np.float32) for i, k in enumerate(keys) if k in found}
-        missing = [i for i in range(len(keys)) if i not in cached]
-        self.hits += len(cached)
-        self.misses += len(missing)
-        return cached, missing
+        return found
 
     def store(self, text_hashes: Sequence[str], vectors: np.ndarray) -> None:
         self.db.executemany("INSERT OR IGNORE INTO embed_cache (key, vector, model) VALUES (?, ?, ?)",
@@ -208,15 +196,10 @@ class SQLiteEmbeddingCache:
                             "value = CAST(value AS INTEGER) + excluded.value", (key, str(value)))
 
     def stats(self) -> dict[str, Any]:
-        models = [{"model": model or "(unrecorded)", "entries": n, "mib": round((size or 0) / 2**20, 2)}
-                  for model, n, size in self.db.execute(
-                      "SELECT model, count(*), sum(length(vector) + length(key)) FROM embed_cache "
-                      "GROUP BY model ORDER BY count(*) DESC")]
+        rows = self.db.execute("SELECT model, count(*), sum(length(vector) + length(key)) FROM embed_cache "
+                               "GROUP BY model ORDER BY count(*) DESC")
         counts = dict(self.db.execute(f"SELECT key, value FROM meta WHERE key IN {_COUNTERS}").fetchall())
-        hits, misses = int(counts.get("cache:hits", 0)), int(counts.get("cache:misses", 0))
-        return {"entries": sum(m["entries"] for m in models), "models": models,
-                "lifetime_hits": hits, "lifetime_misses": misses,
-                "lifetime_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
+        return self._stats(rows, counts)
 
     def clear(self, model: str | None = None) -> int:
         """Delete every entry, or only those of one model (``model_id@revision`` as in stats)."""
