@@ -31,7 +31,7 @@ from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
-from ragline.state import commit_scope, open_state, read_meta
+from ragline.state import commit_scope, open_state, read_meta, replay_removals
 from ragline.store import Filter, open_store
 from ragline.store.base import GenerationStore, MultiVectorStore, OnDiskStore, QuantizedStore
 from ragline.store.filters import parse_filter
@@ -174,6 +174,7 @@ class Engine:
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config()
+        report.chunks_deleted += replay_removals(self.store, self.state)  # a crashed run's leftovers
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
@@ -350,13 +351,14 @@ class Engine:
             docs = self.ledger.documents_by_uri_prefix(uri if Path(source).is_file() else prefix)
             targets += [d.doc_id for d in docs]
             file_uris = [f.uri for f in self.ledger.files_under(prefix)] + [uri]
-        with commit_scope(self.store, self.state):
-            removed = self.store.delete(targets) if targets else 0
+        with commit_scope(self.store, self.state) as removals:
+            if targets:
+                removals.drop(targets)
             self.ledger.remove_documents(targets)
             for uri in file_uris:
                 self.ledger.forget_file(uri)
         self.store.flush()
-        return removed
+        return removals.removed
 
     def stats(self) -> dict[str, Any]:
         multivector = self.store.multivector_stats if isinstance(self.store, MultiVectorStore) else None

@@ -644,18 +644,17 @@ class IngestRun:
         finally:
             self._release(batch)
         started = time.perf_counter()
-        with commit_scope(self.store, self.state):
+        with commit_scope(self.store, self.state) as removals:
             offset = 0
             for pending in batch.docs:
                 doc, n = pending.doc, len(pending.chunks)
                 new_ids = {c.chunk_id for c in pending.chunks}
-                stale = [cid for cid in pending.old_chunk_ids if cid not in new_ids]
                 if n:
                     assert vectors is not None
                     self.report.chunks_written += self.store.upsert(pending.chunks, vectors[offset:offset + n])
                     offset += n
-                if stale:
-                    self.report.chunks_deleted += self.store.delete_chunks(stale)
+                # Removed only after the ledger marks the new version stored (the commit protocol).
+                removals.replace(doc.doc_id, [cid for cid in pending.old_chunk_ids if cid not in new_ids])
                 self.ledger.record_document(
                     doc_id=doc.doc_id, uri=doc.uri, file_uri=pending.file_uri, version=doc.version,
                     text_hash=pending.text_hash, title=doc.title, kind=doc.kind,
@@ -668,13 +667,14 @@ class IngestRun:
                         self.near.remove([doc.doc_id])
                 self.report.count(pending.outcome)
             if batch.deleted_docs:
-                self.report.chunks_deleted += self.store.delete(batch.deleted_docs)
+                removals.drop(batch.deleted_docs)
                 self.ledger.remove_documents(batch.deleted_docs)
                 if self.near is not None:
                     self.near.remove(batch.deleted_docs)
                 self.report.count(Outcome.DELETED, len(batch.deleted_docs))
             for item, version, kind, problems in batch.files:
                 self.ledger.record_file(item.uri, item.stat_key, version, "stored", kind=kind, error=problems)
+        self.report.chunks_deleted += removals.removed
         self._timed("write", started, len(batch.chunks))
         self.progress("written", len(batch.chunks))
         self._unindexed += len(batch.chunks) + len(batch.deleted_docs)
@@ -720,14 +720,15 @@ class IngestRun:
             if record.uri in listed or uri_exists(record.uri):
                 continue
             docs = list(self.ledger.documents_of_file(record.uri))
-            with commit_scope(self.store, self.state):
+            with commit_scope(self.store, self.state) as removals:
                 if docs:
-                    self.report.chunks_deleted += self.store.delete(docs)
+                    removals.drop(docs)
                     self.ledger.remove_documents(docs)
                     if self.near is not None:
                         self.near.remove(docs)
                     self.report.count(Outcome.DELETED, len(docs))
                 self.ledger.forget_file(record.uri)
+            self.report.chunks_deleted += removals.removed
 
     def finish(self) -> None:
         self.drain()

@@ -22,8 +22,11 @@ from ragline.state.base import (
     LedgerState,
     MetaState,
     NearDupState,
+    RemovalJournal,
+    Removals,
     State,
     commit_scope,
+    replay_removals,
 )
 
 # factory(rest of the URI after "scheme:", the opened store) -> State
@@ -82,5 +85,5 @@ def local_state_file(store_uri: str) -> Path | None:
 
 
 __all__ = ["DocRecord", "EmbeddingCacheState", "FileRecord", "LedgerState", "MetaState", "NearDupState",
-           "State", "commit_scope", "default_state_uri", "local_state_file", "open_state", "read_meta",
-           "register_state"]
+           "RemovalJournal", "Removals", "State", "commit_scope", "default_state_uri", "local_state_file",
+           "open_state", "read_meta", "register_state", "replay_removals"]

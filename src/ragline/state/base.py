@@ -12,17 +12,27 @@ embedding cache (shared by every namespace), the near-duplicate index (MinHash L
 metadata (per namespace). A backend implements them and ``State``, which hands them out and
 scopes writes in ``transaction()``. Nothing outside a backend speaks SQL.
 
-Commit order with a store that is not the state: the store's write is acknowledged first, then
-the state's transaction commits (``commit_scope``): the ledger is never ahead of the store, and a
-crash between the two leaves chunks that the re-run upserts again (by chunk id) and finds alike.
-The SQLite state inside the local store joins the store's own transaction, so both commit at once.
+Commit protocol with a store that is not the state (``commit_scope``), for every store:
+
+1. upsert the batch's new chunks by chunk id (idempotent) and let the store acknowledge them;
+2. commit the state: the ledger marks the new versions stored, and a removal journal entry names
+   the chunks they replace (and the documents deleted);
+3. remove those chunks from the store, one step at a time, then clear the journal entry.
+
+A crash before 2 leaves chunks the re-run upserts again and finds alike; a crash during 3 leaves
+a journal entry that the next run (``replay_removals``) finishes, skipping anything the ledger
+holds again by then. The ledger is never ahead of the store, and nothing is left behind. The
+SQLite state inside the local store joins the store's own transaction, so all three commit at once.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -225,14 +235,108 @@ class State(MetaState, Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class RemovalJournal(Protocol):
+    """A state that can remember, inside its transaction, which chunks a committed batch still has
+    to remove from the store (so a crash during the removal is finished by the next run)."""
+
+    def journal_removal(self, namespace: str, token: str, payload: str) -> None: ...
+
+    def pending_removals(self, namespace: str) -> list[tuple[str, str]]:
+        """(token, payload) of every entry not cleared yet, oldest first."""
+
+    def clear_removal(self, namespace: str, token: str) -> None: ...
+
+
+@dataclass
+class Removals:
+    """What one batch replaces: chunks of documents stored in a new version, and whole documents.
+    Filled inside ``commit_scope`` and removed from the store after the state committed."""
+
+    stale_chunks: dict[str, list[str]] = field(default_factory=dict)  # doc_id -> replaced chunk ids
+    documents: list[str] = field(default_factory=list)                # doc ids deleted outright
+    removed: int = 0                                                   # chunks the store removed
+
+    def replace(self, doc_id: str, stale_chunk_ids: Sequence[str]) -> None:
+        if stale_chunk_ids:
+            self.stale_chunks.setdefault(doc_id, []).extend(stale_chunk_ids)
+
+    def drop(self, doc_ids: Sequence[str]) -> None:
+        self.documents.extend(doc_ids)
+
+    def __bool__(self) -> bool:
+        return bool(self.stale_chunks or self.documents)
+
+    def to_json(self) -> str:
+        return json.dumps({"chunks": self.stale_chunks, "documents": self.documents})
+
+    @classmethod
+    def from_json(cls, payload: str) -> Removals:
+        data = json.loads(payload)
+        return cls(dict(data.get("chunks", {})), list(data.get("documents", [])))
+
+    def still_stale(self, ledger: LedgerState) -> Removals:
+        """The part the ledger does not hold again (a later run may have stored a document anew)."""
+        left = Removals()
+        for doc_id, ids in self.stale_chunks.items():
+            current = ledger.document(doc_id)
+            keep = set(current.chunk_ids) if current is not None else set()
+            left.replace(doc_id, [cid for cid in ids if cid not in keep])
+        left.drop([d for d in self.documents if ledger.document(d) is None])
+        return left
+
+    def apply(self, store: Any, *, step_transactions: bool) -> int:
+        """Remove from the store; with ``step_transactions`` each document is its own store write
+        (a crash between two leaves the rest to the journal)."""
+        steps: list[tuple[str, list[str]]] = [("chunks", ids) for ids in self.stale_chunks.values() if ids]
+        if self.documents:
+            steps.append(("documents", self.documents))
+        for kind, ids in steps:
+            crashpoint("removal")
+            if step_transactions:
+                with store.transaction():
+                    self.removed += store.delete_chunks(ids) if kind == "chunks" else store.delete(ids)
+            else:
+                self.removed += store.delete_chunks(ids) if kind == "chunks" else store.delete(ids)
+        return self.removed
+
+
+def replay_removals(store: Any, state: State) -> int:
+    """Finish the removals a crashed run left in the journal; returns how many chunks went."""
+    if state.fused or not isinstance(state, RemovalJournal):
+        return 0
+    namespace = store.namespace
+    removed = 0
+    for token, payload in state.pending_removals(namespace):
+        left = Removals.from_json(payload).still_stale(state.ledger(namespace))
+        removed += left.apply(store, step_transactions=True)
+        with state.transaction():
+            state.clear_removal(namespace, token)
+    return removed
+
+
 @contextmanager
-def commit_scope(store: Any, state: State) -> Iterator[None]:
-    """One batch's writes: the store's commits first, then the state's (never ahead of it)."""
-    if state.fused:
+def commit_scope(store: Any, state: State) -> Iterator[Removals]:
+    """One batch's writes in the commit protocol's order (see the module docstring): the caller
+    upserts and writes the ledger inside, and hands what the batch replaces to the ``Removals``
+    it gets; its ``removed`` counts the chunks that went once the scope has exited."""
+    removals = Removals()
+    if state.fused:  # one SQLite transaction: the order inside it cannot be observed
         with store.transaction():
-            yield
+            yield removals
+            removals.apply(store, step_transactions=False)
         return
+    token = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts oldest first
+    journaled = False
     with state.transaction():
         with store.transaction():
-            yield
+            yield removals
         crashpoint("state_commit")  # the store has the batch, the state not yet: the re-run heals it
+        if removals and isinstance(state, RemovalJournal):
+            state.journal_removal(store.namespace, token, removals.to_json())
+            journaled = True
+    if removals:
+        removals.apply(store, step_transactions=True)
+    if journaled:
+        with state.transaction():
+            state.clear_removal(store.namespace, token)

@@ -463,6 +463,19 @@ class PostgresState:
     def set_meta(self, namespace: str, key: str, value: str) -> None:
         self.set_raw_meta(f"{namespace}:{key}", value)
 
+    # ----- removal journal (the commit protocol's step 3; see ragline.state.base) -----------
+    def journal_removal(self, namespace: str, token: str, payload: str) -> None:
+        self.set_raw_meta(f"{namespace}:removal:{token}", payload)
+
+    def pending_removals(self, namespace: str) -> list[tuple[str, str]]:
+        prefix = f"{namespace}:removal:"
+        rows = self.execute("SELECT key, value FROM ragline_meta WHERE starts_with(key, %s) ORDER BY key COLLATE \"C\"",
+                            (prefix,)).fetchall()
+        return [(key[len(prefix):], value) for key, value in rows]
+
+    def clear_removal(self, namespace: str, token: str) -> None:
+        self.execute("DELETE FROM ragline_meta WHERE key = %s", (f"{namespace}:removal:{token}",))
+
     def close(self) -> None:
         self.conn.close()
 

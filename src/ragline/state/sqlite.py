@@ -340,6 +340,19 @@ class SQLiteState:
     def set_meta(self, namespace: str, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{namespace}:{key}", value))
 
+    # ----- removal journal (the commit protocol's step 3; see ragline.state.base) -----------
+    def journal_removal(self, namespace: str, token: str, payload: str) -> None:
+        self.set_meta(namespace, f"removal:{token}", payload)
+
+    def pending_removals(self, namespace: str) -> list[tuple[str, str]]:
+        prefix = f"{namespace}:removal:"
+        rows = self.db.execute("SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                               (prefix, prefix[:-1] + ";")).fetchall()
+        return [(key[len(prefix):], value) for key, value in rows]
+
+    def clear_removal(self, namespace: str, token: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (f"{namespace}:removal:{token}",))
+
     def transaction(self) -> AbstractContextManager[None]:
         if self._store_transaction is not None:
             return self._store_transaction()
