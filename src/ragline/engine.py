@@ -378,10 +378,7 @@ class Engine:
     def verify(self, *, repair: bool = False) -> dict[str, Any]:
         from ragline.verify import verify
 
-        if not hasattr(self.store, "rebuild_indexes"):
-            raise ConfigError(f"verify checks local: stores only for now; {self.config.store!r} has no "
-                              "self-check yet (its ledger is in the state, its chunks in the store)")
-        return verify(self.store, self.ledger, repair=repair)  # type: ignore[arg-type]  # a LocalStore
+        return verify(self.store, self.ledger, repair=repair, state=self.state)
 
 
 def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:

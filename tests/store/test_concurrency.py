@@ -13,7 +13,7 @@ import pytest
 
 from ragline.ledger import Ledger
 from ragline.store.local import LocalStore
-from ragline.verify import check
+from ragline.store.local._verify import check
 from tests.store.contract import make_chunks, vectors_for
 
 pytestmark = pytest.mark.integration

@@ -327,16 +327,15 @@ def commit_scope(store: Any, state: State) -> Iterator[Removals]:
             removals.apply(store, step_transactions=False)
         return
     token = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts oldest first
-    journaled = False
+    journal = state if isinstance(state, RemovalJournal) else None
     with state.transaction():
         with store.transaction():
             yield removals
         crashpoint("state_commit")  # the store has the batch, the state not yet: the re-run heals it
-        if removals and isinstance(state, RemovalJournal):
-            state.journal_removal(store.namespace, token, removals.to_json())
-            journaled = True
+        if removals and journal is not None:
+            journal.journal_removal(store.namespace, token, removals.to_json())
     if removals:
         removals.apply(store, step_transactions=True)
-    if journaled:
-        with state.transaction():
-            state.clear_removal(store.namespace, token)
+        if journal is not None:
+            with state.transaction():
+                journal.clear_removal(store.namespace, token)

@@ -11,12 +11,15 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ragline.errors import ConfigError
 from ragline.records import Chunk, Hit
+
+if TYPE_CHECKING:
+    from ragline.state.base import LedgerState
 
 # Metadata filters, ANDed: {"kind": "pdf", "page": 3} (equality), or operators such as
 # {"kind": {"in": [...]}, "year": {"gte": 1990}, "uri": {"prefix": ...}, "not": {...}};
@@ -144,6 +147,17 @@ class SyncableIndexes(Protocol):
 
     def sync(self) -> int:
         """Apply pending changes to the derived indexes; returns how many were applied."""
+
+
+@runtime_checkable
+class VerifiableStore(Protocol):
+    """A store that checks itself against the ledger (``ragline verify``) and can repair drift."""
+
+    def verify(self, ledger: LedgerState, *, repair: bool = False) -> dict[str, Any]:
+        """{"chunks", "documents", "missing_chunk_documents", "orphan_chunks", "drift", "problems",
+        ...}: documents whose chunks the store lacks, chunks no stored document holds, and the
+        store's own checks. ``repair`` removes orphans, sends documents with missing chunks back to
+        the next ingest (``ledger.reread_file``) and adds "repaired" (what it did) and "before"."""
 
 
 # factory(rest of the URI, namespace, create=...): ``create=False`` (read-only commands) makes a

@@ -519,6 +519,12 @@ class MilvusStore:
                 "full_text": self.full_text, "server_hybrid": self.full_text and self.capabilities.server_hybrid,
                 "typed_strings": list(self.layout.strings), "typed_numbers": list(self.layout.numbers)}
 
+    def verify(self, ledger: Any, *, repair: bool = False) -> dict[str, Any]:
+        """The ledger against the collection (``VerifiableStore``; ``ragline.store._milvus_verify``)."""
+        from ragline.store._milvus_verify import verify
+
+        return verify(self, ledger, repair=repair)
+
     def flush(self) -> None:
         """Seal what was written (the engine calls it at the end of a run)."""
         with self._lock:
@@ -548,7 +554,7 @@ def open_milvus_lite(rest: str, namespace: str, *, create: bool = True) -> Milvu
     path_text, _, query = rest.partition("?")
     path = Path(path_text or "ragline-milvus")
     lite_path = path if path.suffix == ".db" else path / "milvus.db"
-    if not create and not lite_path.is_file():
+    if not create and not lite_path.exists():  # Milvus Lite 3 keeps a folder under that name
         raise ConfigError(f"no Milvus Lite store at {lite_path}: ingest into it first (read-only commands "
                           "never create one)")
     return MilvusStore(f"milvus-lite:{path_text}", namespace, lite_path=lite_path, **_options(query))

@@ -54,6 +54,7 @@ from ragline.store.local._layout import (
     writable,
 )
 from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
+from ragline.store.local._verify import VerifyingStore
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.db import chunked, connect
@@ -78,7 +79,7 @@ def _row_to_chunk(row: tuple) -> Chunk:
                  token_count=row[7], content_hash=row[8], metadata=json.loads(row[9]))
 
 
-class LocalStore(DerivedIndexFiles, MultivectorStore):
+class LocalStore(DerivedIndexFiles, MultivectorStore, VerifyingStore):
     def __init__(self, path: Path, namespace: str = "default", *, auto_sync: bool = True,
                  vector_dtype: str | None = None, create: bool = True):
         """``create=False`` (read-only commands): a store or namespace that does not exist is a
