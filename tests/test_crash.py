@@ -70,8 +70,9 @@ def test_kill_then_rerun_equals_clean_run(crash_at, clean_run, tmp_path):
     assert '"drift": 0' in checked.stdout
 
 
-def test_kill_during_second_run_after_edits(clean_run, tmp_path):
-    """A crash while applying changes (edits and deletes) also converges."""
+@pytest.mark.parametrize("crash_at", ["write:1", "removal:1", "removal:2"])
+def test_kill_during_second_run_after_edits(crash_at, clean_run, tmp_path):
+    """A crash while applying changes (edits and deletes; removing replaced chunks) also converges."""
     import shutil
 
     from tests.conftest import FIXTURES
@@ -86,7 +87,7 @@ def test_kill_during_second_run_after_edits(clean_run, tmp_path):
     bsd = corpus / "good/bsd-license.txt"
     # A real edit: enough new text that the file is no longer a near-duplicate of its old copy.
     bsd.write_text(bsd.read_text() + "\n" + borrowed)
-    crashed = ingest(corpus, store, "write:1")
+    crashed = ingest(corpus, store, crash_at)
     assert crashed.returncode == -signal.SIGKILL
     assert ingest(corpus, store).returncode == 0
     reference = tmp_path / "reference"
