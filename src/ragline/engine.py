@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,11 @@ from ragline.group import GROUP_BY, group_by_doc
 from ragline.neardup import NearDupConfig
 from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
-from ragline.records import Hit, IngestReport
+from ragline.records import Hit, IngestReport, SourceItem
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.snippet import highlight
-from ragline.sources.folder import FolderSource, file_uri
+from ragline.sources.folder import FolderSource, Listing, file_uri
 from ragline.state import commit_scope, open_state, read_meta, replay_removals
 from ragline.store import Filter, open_store
 from ragline.store.base import GenerationStore, MultiVectorStore, OnDiskStore, QuantizedStore
@@ -172,6 +172,33 @@ class Engine:
         """Ingest files and folders. Symlinks are followed only while they stay inside the
         folder given, unless ``follow_symlinks``; every entry not ingested is reported."""
         started = time.perf_counter()
+        store_path = self.store.path if isinstance(self.store, OnDiskStore) else None
+        listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
+                                 ignore_paths=(store_path,) if store_path else (),
+                                 follow_symlinks=follow_symlinks).list() for path in paths]
+        if on_listed is not None:
+            on_listed(sum(len(listing.items) for listing in listings))
+        return self._ingest_listings(listings, progress, multivector=multivector, delete_missing=True,
+                                     started=started)
+
+    def ingest_items(self, items: Iterable[SourceItem], *, progress: Progress | None = None,
+                     multivector: bool = False) -> IngestReport:
+        """Ingest documents that arrive from elsewhere (uploads, queue messages, an application's
+        own records). Each ``SourceItem`` names its document by ``uri`` (stable: ingesting the same
+        uri again replaces that document's previous version) and carries its bytes in ``data`` (or
+        a ``path``); the parser is chosen from the uri's extension, then by sniffing the bytes.
+        The same stages, dedup, cache and reports as ``ingest``; nothing absent from ``items`` is
+        deleted (use ``delete``)."""
+        listing = Listing(root_uri="items:")
+        for item in items:
+            if item.data is not None and not item.size:
+                item = replace(item, size=len(item.data))
+            listing.items.append(item)
+        return self._ingest_listings([listing], progress, multivector=multivector, delete_missing=False)
+
+    def _ingest_listings(self, listings: list[Listing], progress: Progress | None, *, multivector: bool,
+                         delete_missing: bool, started: float | None = None) -> IngestReport:
+        started = time.perf_counter() if started is None else started
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config()
         report.chunks_deleted += replay_removals(self.store, self.state)  # a crashed run's leftovers
@@ -179,19 +206,14 @@ class Engine:
                                   parse_workers=self.config.parse_workers,
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
                                   max_doc_chars=self.config.max_doc_chars)
-        store_path = self.store.path if isinstance(self.store, OnDiskStore) else None
-        listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
-                                 ignore_paths=(store_path,) if store_path else (),
-                                 follow_symlinks=follow_symlinks).list() for path in paths]
-        if on_listed is not None:
-            on_listed(sum(len(listing.items) for listing in listings))
         run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,
                         report, progress, state=self.state)
         try:
             # Vanished files go first: copies that were duplicates of them are then re-ingested
             # in this same run rather than the next one.
-            for listing in listings:
-                run.delete_missing(listing)
+            if delete_missing:
+                for listing in listings:
+                    run.delete_missing(listing)
             run.ingest_listings(listings)
             run.finish()
         finally:
@@ -341,16 +363,21 @@ class Engine:
         return stored
 
     # ----- delete, stats, verify -----------------------------------------------------------
-    def delete(self, *, doc_ids: Sequence[str] = (), source: str | Path | None = None) -> int:
-        """Delete documents by id, or every document from a source path (file or folder)."""
+    def delete(self, *, doc_ids: Sequence[str] = (), source: str | Path | None = None,
+               uris: Sequence[str] = ()) -> int:
+        """Delete documents by id, every document from a source path (file or folder), or every
+        document of the given item uris (as ``ingest_items`` named them). Deleting by path or uri
+        also forgets the file, so ingesting the same bytes again brings its documents back."""
         targets = list(doc_ids)
-        file_uris: list[str] = []
+        file_uris: list[str] = list(uris)
+        for uri in uris:
+            targets += sorted(self.ledger.doc_ids_of_file(uri))
         if source is not None:
             uri = file_uri(Path(source))
             prefix = uri if Path(source).is_file() else uri.rstrip("/") + "/"
             docs = self.ledger.documents_by_uri_prefix(uri if Path(source).is_file() else prefix)
             targets += [d.doc_id for d in docs]
-            file_uris = [f.uri for f in self.ledger.files_under(prefix)] + [uri]
+            file_uris += [f.uri for f in self.ledger.files_under(prefix)] + [uri]
         with commit_scope(self.store, self.state) as removals:
             if targets:
                 removals.drop(targets)
