@@ -381,10 +381,10 @@ def enqueue(paths: Annotated[list[Path], typer.Argument(help="Files or folders w
     from ragline.queues import open_queue
     from ragline.queues.worker import source_references
 
-    sources, skipped = source_references(paths)
+    sources, roots, skipped = source_references(paths)
     opened = open_queue(queue)
     try:
-        ids = opened.publish(sources)
+        ids = opened.publish(sources, roots)
     finally:
         opened.close()
     if as_json:

@@ -44,20 +44,12 @@ def _finish(process: subprocess.Popen) -> str:
 
 
 def _snapshot(store: Path) -> tuple[list[tuple], list[tuple]]:
-    """Chunks (ids, text, spans, metadata, vectors) and documents. A worker ingests each file on its
-    own, so the metadata's ``path`` (relative to the folder given to ingest) is its file name there:
-    left out of the comparison."""
+    """Chunks (ids, text, spans, metadata including the ``path`` relative to the enqueued folder,
+    vectors) and documents."""
     with sqlite3.connect(store / "ragline.db") as db:
-        rows = db.execute("SELECT chunk_id, doc_id, idx, text, start, end, metadata, vector FROM chunks")
-        chunks = sorted((*row[:6], _without_path(row[6]), row[7]) for row in rows)
+        chunks = sorted(db.execute("SELECT chunk_id, doc_id, idx, text, start, end, metadata, vector FROM chunks"))
         docs = sorted(db.execute("SELECT doc_id, uri, version, chunk_ids, duplicate_of FROM documents"))
     return chunks, docs
-
-
-def _without_path(metadata: str) -> str:
-    fields = json.loads(metadata)
-    fields.pop("path", None)
-    return json.dumps(fields, sort_keys=True)
 
 
 def _plain_ingest(paths: list[Path], store: Path) -> tuple[list[tuple], list[tuple]]:

@@ -15,6 +15,9 @@ class Message:
     id: str
     source: str
     deliveries: int  # how many times it has been handed out, this one included
+    # The folder the reference was enqueued from: documents get the same ``path`` metadata
+    # (relative to it) as ``ragline ingest ROOT`` gives them. Empty: the file's own name.
+    root: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,14 +27,16 @@ class DeadLetter:
     error: str
     attempts: int
     original_id: str
+    root: str = ""
 
 
 @runtime_checkable
 class Queue(Protocol):
     uri: str
 
-    def publish(self, sources: Sequence[str]) -> list[str]:
-        """Append source references; returns their message ids."""
+    def publish(self, sources: Sequence[str], roots: Sequence[str] | None = None) -> list[str]:
+        """Append source references (each with the folder it was enqueued from, when given);
+        returns their message ids."""
 
     def receive(self, consumer: str, count: int, *, block_ms: int, idle_ms: int) -> list[Message]:
         """Up to ``count`` messages for ``consumer``: first those another consumer held unacked for

@@ -49,10 +49,10 @@ class RedisQueue:
         except redis.RedisError as exc:
             raise ConfigError(f"cannot reach the queue {uri!r}: {exc}") from exc
 
-    def publish(self, sources: Sequence[str]) -> list[str]:
+    def publish(self, sources: Sequence[str], roots: Sequence[str] | None = None) -> list[str]:
         pipe = self.client.pipeline(transaction=False)
-        for source in sources:
-            pipe.xadd(self.stream, {"source": source})
+        for source, root in zip(sources, roots if roots is not None else [""] * len(sources), strict=True):
+            pipe.xadd(self.stream, {"source": source, **({"root": root} if root else {})})
         return [str(message_id) for message_id in pipe.execute()]
 
     def _deliveries(self, message_id: str) -> int:
@@ -66,12 +66,14 @@ class RedisQueue:
                                        start_id="0-0", count=count)
         for message_id, fields in reply[1]:
             if fields:  # an entry deleted meanwhile comes back empty
-                messages.append(Message(message_id, fields["source"], self._deliveries(message_id)))
+                messages.append(Message(message_id, fields["source"], self._deliveries(message_id),
+                                        fields.get("root", "")))
         if len(messages) < count:
             reply = self.client.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count - len(messages),
                                            block=block_ms if block_ms > 0 else None)
             for _, entries in reply or []:
-                messages += [Message(message_id, fields["source"], 1) for message_id, fields in entries]
+                messages += [Message(message_id, fields["source"], 1, fields.get("root", ""))
+                             for message_id, fields in entries]
         return messages
 
     def ack(self, message_id: str) -> None:
@@ -89,7 +91,8 @@ class RedisQueue:
             error = self.client.hget(self.errors, message.id) or (
                 f"delivered {message.deliveries} times without being acknowledged (its worker stopped)")
         pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.dead_stream, {"source": message.source, "error": error,
+        pipe.xadd(self.dead_stream, {"source": message.source, **({"root": message.root} if message.root else {}),
+                                     "error": error,
                                      "attempts": str(message.deliveries), "original_id": message.id,
                                      "failed_at": str(int(time.time()))})
         pipe.xack(self.stream, self.group, message.id)
@@ -102,7 +105,7 @@ class RedisQueue:
 
     def dead_letters(self) -> list[DeadLetter]:
         return [DeadLetter(message_id, fields.get("source", ""), fields.get("error", ""),
-                           int(fields.get("attempts", 0)), fields.get("original_id", ""))
+                           int(fields.get("attempts", 0)), fields.get("original_id", ""), fields.get("root", ""))
                 for message_id, fields in self.client.xrange(self.dead_stream)]
 
     def _selected(self, ids: Sequence[str]) -> list[DeadLetter]:
@@ -119,7 +122,7 @@ class RedisQueue:
         letters = self._selected(ids)
         pipe = self.client.pipeline(transaction=True)
         for letter in letters:
-            pipe.xadd(self.stream, {"source": letter.source})
+            pipe.xadd(self.stream, {"source": letter.source, **({"root": letter.root} if letter.root else {})})
             pipe.xdel(self.dead_stream, letter.id)
         pipe.execute()
         return len(letters)

@@ -1,5 +1,5 @@
 """The queue worker: takes source references from a queue and ingests them through
-``Engine.ingest`` (the same stages as ``ragline ingest``), acknowledging each only after the
+``Engine.ingest_items`` (the same stages as ``ragline ingest``), acknowledging each only after the
 store and the state hold its result. At-least-once delivery is safe because the ingest is
 idempotent (chunk ids are content ids; an unchanged file costs a ledger lookup)."""
 
@@ -9,12 +9,13 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ragline.errors import RaglineError
 from ragline.queues.base import Message, Queue
+from ragline.records import SourceItem
 
 
 @dataclass
@@ -35,18 +36,44 @@ def source_path(source: str) -> Path:
     return Path(source)
 
 
-def source_references(paths: Sequence[Path]) -> tuple[list[str], list[str]]:
-    """The absolute paths of the files under ``paths`` (what ``enqueue`` publishes) and the
-    entries the listing skipped, with why."""
+def source_references(paths: Sequence[Path]) -> tuple[list[str], list[str], list[str]]:
+    """What ``enqueue`` publishes for ``paths``: the absolute paths of the files under them, the
+    folder each was found in (a worker names the document relative to it, as ``ragline ingest
+    ROOT`` does), and the entries the listing skipped, with why."""
     from ragline.sources.folder import FolderSource
 
     found: list[str] = []
+    roots: list[str] = []
     skipped: list[str] = []
     for path in paths:
         listing = FolderSource(Path(path)).list()
-        found += [str(item.path) if item.path is not None else item.uri for item in listing.items]
+        # A folder's files are listed under its real path; a file given on its own is named by itself.
+        root = os.path.realpath(path) if Path(path).is_dir() else ""
+        for item in listing.items:
+            found.append(str(item.path) if item.path is not None else item.uri)
+            roots.append(root)
         skipped += [f"{item.uri}: {item.reason}" for item in listing.skipped]
-    return found, skipped
+    return found, roots, skipped
+
+
+def _source_items(message: Message) -> list[SourceItem]:
+    """The file a message references, as a folder listing of ``message.root`` would give it
+    (the same uri, fingerprint and relative ``path``). A missing or unreadable file raises."""
+    from ragline.errors import SourceError
+    from ragline.sources.folder import FolderSource, display_path
+
+    path = source_path(message.source)
+    listing = FolderSource(path).list()
+    if listing.skipped:
+        raise SourceError("; ".join(entry.reason for entry in listing.skipped))
+    items = []
+    for item in listing.items:
+        if message.root and item.path is not None:
+            relative = os.path.relpath(item.path, message.root)
+            if not relative.startswith(".."):
+                item = replace(item, metadata={**item.metadata, "path": display_path(relative)})
+        items.append(item)
+    return items
 
 
 def default_consumer() -> str:
@@ -55,20 +82,29 @@ def default_consumer() -> str:
 
 def _failures(engine: object, messages: Sequence[Message]) -> dict[str, str]:
     """Ingest these messages' files; the error of each that failed, by message id."""
-    from ragline.sources.folder import file_uri
-
-    paths = [source_path(m.source) for m in messages]
+    failures: dict[str, str] = {}
+    items: list[tuple[Message, SourceItem]] = []
+    for message in messages:
+        try:
+            items += [(message, item) for item in _source_items(message)]
+        except (RaglineError, OSError) as exc:
+            failures[message.id] = f"{type(exc).__name__}: {exc}"
+    if not items:
+        return failures
     try:
-        report = engine.ingest(paths)  # type: ignore[attr-defined]
+        report = engine.ingest_items([item for _, item in items])  # type: ignore[attr-defined]
     except (RaglineError, OSError) as exc:
-        if len(messages) == 1:
-            return {messages[0].id: f"{type(exc).__name__}: {exc}"}
-        failures: dict[str, str] = {}
-        for message in messages:  # one bad reference must not fail its batch
+        batch = list(dict.fromkeys(message for message, _ in items))
+        if len(batch) == 1:
+            return {**failures, batch[0].id: f"{type(exc).__name__}: {exc}"}
+        for message in batch:  # one bad reference must not fail its batch
             failures.update(_failures(engine, [message]))
         return failures
     failed = {item.uri: f"{item.stage}: {item.reason}" for item in report.failed}
-    return {m.id: failed[file_uri(p)] for m, p in zip(messages, paths) if file_uri(p) in failed}
+    for message, item in items:
+        if item.uri in failed:
+            failures[message.id] = failed[item.uri]
+    return failures
 
 
 def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max_deliveries: int = 3,
