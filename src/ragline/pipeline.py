@@ -68,6 +68,7 @@ from ragline.sources._files import MAX_KEPT_RECORD_PROBLEMS, dump_problems, load
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
 from ragline.state import EmbeddingCacheState, LedgerState, State, commit_scope, open_state
+from ragline.state.base import PrefetchingLedger, PrefetchingNearDup
 from ragline.store.base import SyncableIndexes
 
 Progress = Callable[[str, int], None]
@@ -459,6 +460,12 @@ class IngestRun:
                 context.failed.add(make_doc_id(self.ledger.namespace, error.uri))
                 self._record_problem(context, FailedItem(error.uri, error.stage, error.reason))
         started, nested = time.perf_counter(), self._dispatch_seconds
+        if result.units:  # a state behind a round trip answers the file's documents at once
+            if isinstance(self.ledger, PrefetchingLedger):
+                self.ledger.prefetch_documents([u.doc.doc_id for u in result.units],
+                                               [u.text_hash for u in result.units])
+            if isinstance(self.near, PrefetchingNearDup):
+                self.near.prefetch_candidates([u.signature for u in result.units if u.signature is not None])
         for unit in result.units:
             context.seen.add(unit.doc.doc_id)
             self._add_document(unit, item.uri)

@@ -236,6 +236,21 @@ class State(MetaState, Protocol):
 
 
 @runtime_checkable
+class PrefetchingLedger(Protocol):
+    """A ledger behind a round trip that can look up many documents at once: the run announces
+    the documents of a parsed file before asking ``document``/``original_of`` for each."""
+
+    def prefetch_documents(self, doc_ids: Sequence[str], text_hashes: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class PrefetchingNearDup(Protocol):
+    """A near-dup index that can fetch the candidates of many signatures in one round trip."""
+
+    def prefetch_candidates(self, signatures: Sequence[np.ndarray]) -> None: ...
+
+
+@runtime_checkable
 class RemovalJournal(Protocol):
     """A state that can remember, inside its transaction, which chunks a committed batch still has
     to remove from the store (so a crash during the removal is finished by the next run)."""

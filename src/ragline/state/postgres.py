@@ -27,6 +27,7 @@ import numpy as np
 
 from ragline.errors import ConfigError, StoreError
 from ragline.neardup import NearDupConfig, band_keys, similarity
+from ragline.state._prefetch import Prefetch
 from ragline.state.base import DocRecord, EmbeddingCacheBase, FileRecord
 
 SCHEMA_VERSION = 1
@@ -115,6 +116,24 @@ class PostgresLedger:
 
     def __init__(self, state: PostgresState, namespace: str):
         self.state, self.namespace = state, namespace
+        # Batched look-ups (PrefetchingLedger): one round trip for a parsed file's documents.
+        self._documents: Prefetch[str] = Prefetch(self._load_documents, lambda: state.writes)
+        self._originals: Prefetch[str] = Prefetch(self._load_originals, lambda: state.writes)
+
+    def prefetch_documents(self, doc_ids: Sequence[str], text_hashes: Sequence[str]) -> None:
+        self._documents.want(doc_ids)
+        self._originals.want(text_hashes)
+
+    def _load_documents(self, doc_ids: list[str]) -> dict[str, DocRecord]:
+        rows = self._rows(f"SELECT {self._DOC_COLUMNS} FROM ragline_documents WHERE namespace = %s AND "
+                          "doc_id = ANY(%s)", (self.namespace, doc_ids))
+        return {r[0]: self._doc(r) for r in rows}
+
+    def _load_originals(self, text_hashes: list[str]) -> dict[str, set[str]]:
+        rows = self._rows("SELECT text_hash, array_agg(doc_id) FROM ragline_documents WHERE namespace = %s AND "
+                          "text_hash = ANY(%s) AND duplicate_of IS NULL GROUP BY text_hash",
+                          (self.namespace, text_hashes))
+        return {text_hash: set(doc_ids) for text_hash, doc_ids in rows}
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         return self.state.execute(sql, params).fetchall()
@@ -156,6 +175,9 @@ class PostgresLedger:
 
     # ----- documents ---------------------------------------------------------------------
     def document(self, doc_id: str) -> DocRecord | None:
+        prefetched, record = self._documents.get(doc_id)
+        if prefetched:
+            return record  # type: ignore[no-any-return]
         rows = self._rows(f"SELECT {self._DOC_COLUMNS} FROM ragline_documents WHERE namespace = %s AND doc_id = %s",
                           (self.namespace, doc_id))
         return self._doc(rows[0]) if rows else None
@@ -180,6 +202,9 @@ class PostgresLedger:
         return [self._doc(r) for r in rows]
 
     def original_of(self, text_hash: str, exclude_doc: str) -> DocRecord | None:
+        prefetched, holders = self._originals.get(text_hash)
+        if prefetched and not (holders or set()) - {exclude_doc}:
+            return None  # (when there is one, the query below picks it as it always did)
         rows = self._rows(f"SELECT {self._DOC_COLUMNS} FROM ragline_documents WHERE namespace = %s AND "
                           "text_hash = %s AND duplicate_of IS NULL AND doc_id <> %s LIMIT 1",
                           (self.namespace, text_hash, exclude_doc))
@@ -296,6 +321,8 @@ class PostgresNearDupIndex:
     def __init__(self, state: PostgresState, namespace: str, config: NearDupConfig):
         self.state, self.namespace, self.config = state, namespace, config
         self.b, self.r = config.bands()
+        self._candidates: Prefetch[bytes] = Prefetch(self._load_candidates, lambda: state.writes)
+        self._announced: dict[bytes, np.ndarray] = {}
         self.layout = f"{config.num_perm}:{config.shingle}:{self.b}x{self.r}"
         self._check_layout()
 
@@ -323,7 +350,35 @@ class PostgresNearDupIndex:
     def band_keys(self, signature: np.ndarray) -> list[int]:
         return band_keys(signature, self.b, self.r)
 
+    def prefetch_candidates(self, signatures: Sequence[np.ndarray]) -> None:
+        self._announced = {np.asarray(s).tobytes(): np.asarray(s) for s in signatures}
+        self._candidates.want(self._announced)
+
+    def _load_candidates(self, blobs: list[bytes]) -> dict[bytes, list[tuple[str, np.ndarray]]]:
+        """The candidates of many signatures in one round trip (``candidates`` for each)."""
+        numbers: list[int] = []
+        bands: list[int] = []
+        keys: list[int] = []
+        for i, blob in enumerate(blobs):
+            band_keys_of = self.band_keys(self._announced[blob])
+            numbers += [i] * len(band_keys_of)
+            bands += list(range(len(band_keys_of)))
+            keys += band_keys_of
+        rows = self.state.execute(
+            "SELECT DISTINCT q.i, m.doc_id, m.signature"
+            " FROM unnest(%s::int[], %s::int[], %s::bigint[]) AS q(i, band, key)"
+            " JOIN ragline_lsh_bands b ON b.namespace = %s AND b.band = q.band AND b.key = q.key"
+            " JOIN ragline_minhash m ON m.namespace = %s AND m.doc_id = b.doc_id",
+            (numbers, bands, keys, self.namespace, self.namespace)).fetchall()
+        found: dict[bytes, list[tuple[str, np.ndarray]]] = {}
+        for i, doc_id, blob in rows:
+            found.setdefault(blobs[i], []).append((doc_id, np.frombuffer(bytes(blob), dtype=np.uint32)))
+        return {key: sorted(pairs, key=lambda pair: pair[0]) for key, pairs in found.items()}
+
     def candidates(self, signature: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        prefetched, found = self._candidates.get(np.asarray(signature).tobytes())
+        if prefetched:
+            return found or []
         keys = self.band_keys(signature)
         # One round trip: the bands' (band, key) pairs joined against the index, then signatures.
         rows = self.state.execute(
@@ -345,11 +400,16 @@ class PostgresNearDupIndex:
         return best
 
     def add(self, doc_id: str, signature: np.ndarray) -> None:
-        with self.state.transaction():
-            self.remove([doc_id])
-            self.state.execute("INSERT INTO ragline_minhash (namespace, doc_id, signature) VALUES (%s, %s, %s)",
-                               (self.namespace, doc_id, signature.astype(np.uint32).tobytes()))
-            self._insert_bands(doc_id, signature)
+        # One statement (one round trip): the old bands go, the signature is upserted, new bands come.
+        keys = self.band_keys(signature)
+        self.state.execute(
+            "WITH gone AS (DELETE FROM ragline_lsh_bands WHERE namespace = %s AND doc_id = %s),"
+            " signature AS (INSERT INTO ragline_minhash (namespace, doc_id, signature) VALUES (%s, %s, %s)"
+            " ON CONFLICT (namespace, doc_id) DO UPDATE SET signature = excluded.signature)"
+            " INSERT INTO ragline_lsh_bands (namespace, band, key, doc_id)"
+            " SELECT %s, band, key, %s FROM unnest(%s::int[], %s::bigint[]) AS t(band, key)",
+            (self.namespace, doc_id, self.namespace, doc_id, signature.astype(np.uint32).tobytes(),
+             self.namespace, doc_id, list(range(len(keys))), keys))
 
     def _insert_bands(self, doc_id: str, signature: np.ndarray) -> None:
         keys = self.band_keys(signature)
@@ -398,6 +458,7 @@ class PostgresState:
         self.conn = _connect(uri)
         self._lock = threading.RLock()
         self._depth = 0
+        self.writes = 0  # statements that may have changed something: batched look-ups reload after one
         try:
             self._create_schema()
         except BaseException:
@@ -415,6 +476,8 @@ class PostgresState:
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         psycopg = _psycopg()
         with self._lock:
+            if not sql.startswith("SELECT"):
+                self.writes += 1
             try:
                 return self.conn.execute(sql, params)
             except psycopg.OperationalError as exc:
