@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from ragline.errors import RaglineError
 from ragline.queues.base import Message, Queue
-from ragline.records import SourceItem
+from ragline.records import IngestReport, SourceItem
 
 
 @dataclass
@@ -24,9 +24,19 @@ class WorkerStats:
     retried: int = 0  # failed deliveries left pending for another try
     dead: int = 0
     sources: list[str] = field(default_factory=list)
+    # Summed over this worker's ingest reports: documents by outcome and seconds by stage.
+    documents: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_report(self, report: IngestReport) -> None:
+        for outcome, n in report.counts.items():
+            self.documents[outcome] = self.documents.get(outcome, 0) + n
+        for stage, seconds in report.stage_seconds.items():
+            self.stage_seconds[stage] = round(self.stage_seconds.get(stage, 0.0) + seconds, 3)
 
     def to_dict(self) -> dict[str, object]:
-        return {"acked": self.acked, "retried": self.retried, "dead": self.dead}
+        return {"acked": self.acked, "retried": self.retried, "dead": self.dead, "documents": self.documents,
+                "stage_seconds": self.stage_seconds}
 
 
 def source_path(source: str) -> Path:
@@ -80,7 +90,7 @@ def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _failures(engine: object, messages: Sequence[Message]) -> dict[str, str]:
+def _failures(engine: object, messages: Sequence[Message], stats: WorkerStats) -> dict[str, str]:
     """Ingest these messages' files; the error of each that failed, by message id."""
     failures: dict[str, str] = {}
     items: list[tuple[Message, SourceItem]] = []
@@ -98,8 +108,9 @@ def _failures(engine: object, messages: Sequence[Message]) -> dict[str, str]:
         if len(batch) == 1:
             return {**failures, batch[0].id: f"{type(exc).__name__}: {exc}"}
         for message in batch:  # one bad reference must not fail its batch
-            failures.update(_failures(engine, [message]))
+            failures.update(_failures(engine, [message], stats))
         return failures
+    stats.add_report(report)
     failed = {item.uri: f"{item.stage}: {item.reason}" for item in report.failed}
     for message, item in items:
         if item.uri in failed:
@@ -133,7 +144,7 @@ def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max
                 say(f"dead letter: {message.source} (delivered {message.deliveries} times)")
             else:
                 fresh.append(message)
-        failures = _failures(engine, fresh) if fresh else {}
+        failures = _failures(engine, fresh, stats) if fresh else {}
         for message in fresh:
             error = failures.get(message.id)
             if error is None:
