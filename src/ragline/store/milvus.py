@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -218,10 +219,23 @@ class MilvusStore:
         if self.capabilities.inverted_index:
             for name in ("doc_id", *(f"s_{k}" for k in self.layout.strings), *(f"n_{k}" for k in self.layout.numbers)):
                 index.add_index(name, index_type="INVERTED")
-        self._call("create_collection", "create_collection", self.collection, schema=schema,
-                   consistency_level=self.consistency)
-        # sync=False: pymilvus would otherwise poll each index for 0.5 s (3.5 s for a new store).
-        self._call("create_index", "create_index", self.collection, index, sync=False)
+        try:
+            self._call("create_collection", "create_collection", self.collection, schema=schema,
+                       consistency_level=self.consistency)
+            # sync=False: pymilvus would otherwise poll each index for 0.5 s (3.5 s for a new store).
+            self._call("create_index", "create_index", self.collection, index, sync=False)
+        except StoreError:
+            # Several workers may start on an empty server at once: one creates, the others adopt
+            # its collection once its vector index exists.
+            if not self._call("has_collection", "has_collection", self.collection):
+                raise
+            deadline = time.monotonic() + 60
+            while "vector" not in (self._call("list_indexes", "list_indexes", self.collection) or []):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            self._adopt_collection()
+            return
         self._call("load_collection", "load_collection", self.collection)
         self.dim = dim
 
