@@ -19,7 +19,15 @@ import pytest
 import xxhash
 
 from ragline.neardup import NearDupConfig, minhash_signature
-from ragline.state.base import EmbeddingCacheState, LedgerState, NearDupState, State
+from ragline.state.base import (
+    EmbeddingCacheState,
+    LedgerState,
+    NearDupState,
+    PrefetchingLedger,
+    PrefetchingNearDup,
+    RemovalJournal,
+    State,
+)
 
 __all__ = ["StateContract"]
 
@@ -195,6 +203,50 @@ class StateContract:
         assert (rebanded.b, rebanded.r) != (index.b, index.r)
         assert rebanded.query("n", sig_near)[0] == "base"
         assert state.first.near_dup("ns", config).query("n", sig_near)[0] == "base"
+
+    def test_batched_lookups_answer_as_single_ones(self, state: Any) -> None:
+        """A ledger or near-dup index that prefetches (a round trip per file, not per document)
+        answers exactly as without, also after a write between the prefetch and the question."""
+        ledger = state.first.ledger("ns")
+        _doc(ledger, "d1", "file:///a.md", text_hash="h1")
+        _doc(ledger, "d2", "file:///b.md", text_hash="h2")
+        if isinstance(ledger, PrefetchingLedger):
+            ledger.prefetch_documents(["d1", "d2", "d3"], ["h1", "h2", "h3"])
+        assert ledger.document("d1").text_hash == "h1" and ledger.document("d3") is None
+        assert ledger.original_of("h3", "d3") is None and ledger.original_of("h1", "d1") is None
+        _doc(ledger, "d2", "file:///b.md", text_hash="h2b", chunks=("c7",))  # a write in between
+        _doc(ledger, "d4", "file:///c.md", text_hash="h3")
+        assert ledger.document("d2").chunk_ids == ("c7",)
+        assert ledger.original_of("h2", "d9") is None and ledger.original_of("h2b", "d9").doc_id == "d2"
+        assert ledger.document("d4").text_hash == "h3"
+        config = NearDupConfig(threshold=0.8)
+        index = state.first.near_dup("ns", config)
+        base: Any = minhash_signature(_text(1, 200), config)
+        near: Any = minhash_signature(_text(1, 200).replace("wing", "wings", 1), config)
+        index.add("base", base)
+        if isinstance(index, PrefetchingNearDup):
+            index.prefetch_candidates([near, base])
+        assert [d for d, _ in index.candidates(near)] == ["base"]
+        index.remove(["base"])
+        assert index.candidates(base) == []
+
+    def test_removal_journal(self, state: Any) -> None:
+        """The commit protocol's journal: entries kept in order until cleared, per namespace, and
+        written inside the state's transaction (a rolled-back one leaves none)."""
+        s: Any = state.first
+        assert isinstance(state.first, RemovalJournal), "without it a crash while removing leaves orphans"
+        with s.transaction():
+            s.journal_removal("ns", "0001-a", '{"chunks": {"d": ["c1"]}, "documents": []}')
+            s.journal_removal("ns", "0002-b", '{"chunks": {}, "documents": ["d9"]}')
+        with pytest.raises(RuntimeError):
+            with s.transaction():
+                s.journal_removal("ns", "0003-c", "{}")
+                raise RuntimeError("boom")
+        assert [token for token, _ in s.pending_removals("ns")] == ["0001-a", "0002-b"]
+        assert s.pending_removals("other") == []
+        with s.transaction():
+            s.clear_removal("ns", "0001-a")
+        assert state().pending_removals("ns") == [("0002-b", '{"chunks": {}, "documents": ["d9"]}')]
 
     # ----- meta, transactions, persistence -----------------------------------------------
     def test_meta(self, state: Any) -> None:
