@@ -160,7 +160,7 @@ def test_poison_item_goes_to_dead_letters_and_replays_after_a_fix(queue_uri: str
 
     stats = json.loads(_finish(_worker(queue_uri, store, "--exit-when-empty", "--max-deliveries", "3",
                                        "--idle-ms", "200", "--batch", "2", "--json")))
-    assert stats == {"acked": 5, "retried": 2, "dead": 1}
+    assert (stats["acked"], stats["retried"], stats["dead"]) == (5, 2, 1)
     [letter] = json.loads(_cli("dlq", "list", "--queue", queue_uri, "--json").stdout)
     assert letter["source"] == str(poison.resolve()) and letter["attempts"] == 3
     assert "parse" in letter["error"]
@@ -174,7 +174,7 @@ def test_poison_item_goes_to_dead_letters_and_replays_after_a_fix(queue_uri: str
     pdf.save()
     assert "replayed 1" in _cli("dlq", "replay", "--queue", queue_uri).stdout
     stats = json.loads(_finish(_worker(queue_uri, store, "--exit-when-empty", "--json")))
-    assert stats == {"acked": 1, "retried": 0, "dead": 0}
+    assert (stats["acked"], stats["retried"], stats["dead"]) == (1, 0, 0) and stats["documents"]["new"] == 1
     assert json.loads(_cli("dlq", "list", "--queue", queue_uri, "--json").stdout) == []
     uris = {uri for _, uri, *_ in _snapshot(store)[1]}
     assert poison.resolve().as_uri() in uris
