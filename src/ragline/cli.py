@@ -177,6 +177,40 @@ def search(
 
 
 @app.command()
+def answer(
+    question: str,
+    llm: Annotated[str | None, typer.Option("--llm", envvar="RAGLINE_LLM",
+                                            help="openai:MODEL (any OpenAI-compatible chat server; "
+                                                 "key from $OPENAI_API_KEY).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="The chat server, e.g. "
+                                                 "http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL or OpenAI).")]
+    = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Chunks to retrieve.")] = 8,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
+    max_context_tokens: Annotated[int, typer.Option(min=16, max=1_000_000,
+                                                    help="Token budget of the packed context.")] = 2000,
+    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the index with a chat model, citing its sources as [n]."""
+    from ragline.answer import Answerer
+    from ragline.llm import open_llm
+    from ragline.progress import print_answer
+
+    if not llm:
+        raise ConfigError("no chat model: pass --llm openai:MODEL (or set RAGLINE_LLM)")
+    with _engine(store, namespace, embedder, state=state, create_store=False) as engine, \
+            open_llm(llm, base_url=base_url) as chat:
+        events = Answerer(engine, chat, k=k, mode=mode, max_context_tokens=max_context_tokens).stream(question)
+        result = print_answer(Console(quiet=True) if as_json else out, events)
+    if as_json:
+        out.print_json(json.dumps(result))
+    if result["error"]:
+        console.print(f"[bold red]error:[/] {shown(result['error']['code'])}: {shown(result['error']['message'])}")
+        raise typer.Exit(3)
+
+
+@app.command()
 def stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, namespace: NamespaceOpt = "default",
           embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the store holds."""
