@@ -192,7 +192,7 @@ def answer(
     store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
     namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question from the index with a chat model, citing its sources as [n]."""
+    """Answer a question from the index with a chat model that cites its sources by number."""
     from ragline.answer import Answerer
     from ragline.llm import open_llm
     from ragline.progress import print_answer
