@@ -18,13 +18,17 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
+from ragline import metrics
 from ragline.records import Hit
 
 _MISSING = object()
 
 
 class CountingLru:
-    """A bounded, thread-safe LRU map that counts its hits and misses. ``maxsize=0`` disables it."""
+    """A bounded, thread-safe LRU map that counts its hits and misses (also in the
+    ``ragline_cache_*`` metrics, labelled by ``metric``). ``maxsize=0`` disables it."""
+
+    metric: str | None = None
 
     def __init__(self, maxsize: int):
         if maxsize < 0:
@@ -43,7 +47,9 @@ class CountingLru:
                 self.misses += 1
             else:
                 self.hits += 1
-            return value
+        if self.metric is not None and self._entries is not None:
+            metrics.record_cache(self.metric, value is not _MISSING)
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if self._entries is None:
@@ -55,6 +61,9 @@ class CountingLru:
         with self._lock:
             if self._entries is not None:
                 self._entries.clear()
+
+    def close(self) -> None:
+        """Release what the cache holds outside this process (nothing, for an in-process LRU)."""
 
     def __len__(self) -> int:
         return len(self._entries) if self._entries is not None else 0
@@ -73,6 +82,8 @@ MISSING = _MISSING
 class QueryVectorCache(CountingLru):
     """Query embeddings keyed by (model id, model revision, kind, query text)."""
 
+    metric = "query_vector"
+
     def get_or_compute(self, key: tuple[str, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
         value = self.get(key)
         if value is MISSING:
@@ -86,6 +97,8 @@ class QueryVectorCache(CountingLru):
 
 class ResultCache(CountingLru):
     """Search results keyed by every search parameter plus the store's data generation."""
+
+    metric = "result"
 
     def lookup(self, key: Hashable) -> list[Hit] | None:
         value = self.get(key)
