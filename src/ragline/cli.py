@@ -87,6 +87,23 @@ def _search_filter(filters: list[str], where: list[str], path_prefix: Path | Non
     return conditions
 
 
+@app.callback()
+def _global_options(
+    log_json: Annotated[bool, typer.Option("--log-json", envvar="RAGLINE_LOG_JSON",
+                                           help="Logs as JSON lines on stderr (time, level, logger, message, "
+                                                "request_id, fields).")] = False,
+    log_level: Annotated[str | None, typer.Option("--log-level", envvar="RAGLINE_LOG_LEVEL",
+                                                  help="DEBUG, INFO, WARNING (default) or ERROR.")] = None,
+) -> None:
+    if log_json or log_level:
+        from ragline.logs import configure_logging
+
+        level = (log_level or "WARNING").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        configure_logging(json_format=log_json, level=level)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
@@ -441,20 +458,31 @@ def worker(
     consumer: Annotated[str | None, typer.Option(help="Consumer name (default: host-pid).")] = None,
     exit_when_empty: Annotated[bool, typer.Option("--exit-when-empty", help="Stop once no item is new or "
                                                   "pending (default: wait for more).")] = False,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", min=1, max=65535,
+                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")]
+    = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Consume a queue: ingest each referenced file, acknowledging it once stored."""
+    from ragline.logs import json_logging_enabled
     from ragline.queues import open_queue
     from ragline.queues.worker import run_worker
 
     opened = open_queue(queue)
+    exporter = None
     try:
+        if metrics_port is not None:
+            from ragline.metrics import serve_metrics
+
+            exporter = serve_metrics(metrics_port)
         with _engine(store, namespace, embedder, state=state, parse_workers=0) as engine:
             stats = run_worker(opened, engine, consumer=consumer, max_deliveries=max_deliveries,
                                idle_ms=idle_ms, batch=batch, exit_when_empty=exit_when_empty,
-                               log=lambda line: console.print(shown(line)))
+                               log=None if json_logging_enabled() else lambda line: console.print(shown(line)))
     finally:
         opened.close()
+        if exporter is not None:
+            exporter.shutdown()
     if as_json:
         out.print_json(json.dumps(stats.to_dict()))
     else:
