@@ -184,7 +184,6 @@ class Answerer:
 
     def answer(self, question: str, **options: Any) -> Answer:
         """The whole answer; a chat-model failure raises its ``LLMError``."""
-        citations: list[Citation] = []
         context = self.retrieve(question, **options)
         citations = list(context.citations)
         pieces: list[str] = []
