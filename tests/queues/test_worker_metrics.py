@@ -119,3 +119,19 @@ def test_cli_worker_exposes_metrics_and_logs_json(queue_uri: str, tmp_path: Path
     assert dead["level"] == "WARNING" and dead["logger"] == "ragline.worker"
     assert dead["source"] == str(poison) and dead["deliveries"] == 1 and "parse" in dead["error"]
     assert dead["request_id"].startswith(dead["consumer"] + "/") and dead["time"].endswith("Z")
+
+
+def test_the_worker_request_id_does_not_leak_to_its_caller(queue_uri: str, tmp_path: Path) -> None:
+    from ragline.engine import Engine
+    from ragline.logs import request_id
+
+    corpus, _ = _corpus(tmp_path)
+    queue = open_queue(queue_uri)
+    try:
+        queue.publish([str(corpus / "bsd-license.txt")])
+        with Engine.open(f"local:{tmp_path / 'store'}", embedder=EMBEDDER, parse_workers=0) as engine:
+            stats = run_worker(queue, engine, consumer="w", exit_when_empty=True)
+    finally:
+        queue.close()
+    assert stats.acked == 1
+    assert request_id.get() is None

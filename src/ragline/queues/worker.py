@@ -5,6 +5,8 @@ idempotent (chunk ids are content ids; an unchanged file costs a ledger lookup).
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import os
 import socket
@@ -12,12 +14,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ragline import metrics
 from ragline.errors import RaglineError
 from ragline.logs import request_id
 from ragline.queues.base import BacklogQueue, Message, Queue
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -86,6 +92,16 @@ def observe_backlog(queue: Queue) -> None:
     metrics.set_queue(queue.name, depth, lag)
 
 
+def _own_context(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` in a copy of the caller's context, so the request ids it sets per batch
+    (``ragline.logs.request_id``) never leak into the caller's later logs."""
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return contextvars.copy_context().run(function, *args, **kwargs)
+    return run
+
+
+@_own_context
 def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max_deliveries: int = 3,
                idle_ms: int = 60_000, batch: int = 16, block_ms: int = 1000, exit_when_empty: bool = False,
                log: Callable[[str], None] | None = None) -> WorkerStats:
