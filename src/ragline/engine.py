@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,6 +157,8 @@ class Engine:
     def _cache_scope(self) -> str:
         """This store's identity for a shared result cache: a random id kept in its state, so two
         stores never share entries and every engine over one store does, wherever it runs."""
+        import uuid
+
         key = "result_cache_scope"
         scope = self.state.get_meta(self.config.namespace, key)
         if scope is None:
