@@ -83,8 +83,10 @@ def test_two_engines_share_results_and_query_vectors(server, store):
         assert isinstance(first.query_vectors, RedisQueryVectorCache)
         expected = first.search(QUERY, 5, snippets=False)
         assert first.results.misses == 1 and first.results.hits == 0
+        assert not first.results.last_was_hit()
         shared = second.search(QUERY, 5, snippets=False)
         assert second.results.hits == 1 and second.results.misses == 0  # the other worker's entry
+        assert second.results.last_was_hit()
         assert [(h.chunk, h.score, h.uri, h.ranks) for h in shared] == \
             [(h.chunk, h.score, h.uri, h.ranks) for h in expected]
         # Dense search with new parameters misses the results but finds the other's query vector.

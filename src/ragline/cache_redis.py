@@ -132,6 +132,7 @@ class RedisResultCache(ResultCache):
         super().__init__(0)
         self.maxsize = 1  # "on": Engine.search consults a cache whose maxsize is set
         self.shared, self.scope = shared, scope
+        self._last = threading.local()
 
     def lookup(self, key: Hashable) -> list[Hit] | None:
         ok, raw = self.shared.call("result", lambda r: r.get(self.shared.key("result", (self.scope, key))))
@@ -145,7 +146,15 @@ class RedisResultCache(ResultCache):
         self.shared.call("result", lambda r: r.set(redis_key, payload, ex=self.shared.ttl))
         return list(hits)
 
+    def last_was_hit(self) -> bool:
+        """Whether this thread's last lookup was a hit (a server's ``cached`` flag)."""
+        return bool(getattr(self._last, "hit", False))
+
+    def forget_last(self) -> None:
+        self._last.hit = False
+
     def _count(self, hit: bool) -> None:
+        self._last.hit = hit
         with self._lock:
             if hit:
                 self.hits += 1

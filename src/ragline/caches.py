@@ -18,17 +18,13 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
-from ragline import metrics
 from ragline.records import Hit
 
 _MISSING = object()
 
 
 class CountingLru:
-    """A bounded, thread-safe LRU map that counts its hits and misses (also in the
-    ``ragline_cache_*`` metrics, labelled by ``metric``). ``maxsize=0`` disables it."""
-
-    metric: str | None = None
+    """A bounded, thread-safe LRU map that counts its hits and misses. ``maxsize=0`` disables it."""
 
     def __init__(self, maxsize: int):
         if maxsize < 0:
@@ -47,9 +43,7 @@ class CountingLru:
                 self.misses += 1
             else:
                 self.hits += 1
-        if self.metric is not None and self._entries is not None:
-            metrics.record_cache(self.metric, value is not _MISSING)
-        return value
+            return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if self._entries is None:
@@ -82,8 +76,6 @@ MISSING = _MISSING
 class QueryVectorCache(CountingLru):
     """Query embeddings keyed by (model id, model revision, kind, query text)."""
 
-    metric = "query_vector"
-
     def get_or_compute(self, key: tuple[str, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
         value = self.get(key)
         if value is MISSING:
@@ -97,8 +89,6 @@ class QueryVectorCache(CountingLru):
 
 class ResultCache(CountingLru):
     """Search results keyed by every search parameter plus the store's data generation."""
-
-    metric = "result"
 
     def lookup(self, key: Hashable) -> list[Hit] | None:
         value = self.get(key)
