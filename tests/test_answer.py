@@ -155,3 +155,51 @@ def test_cli_answer_streams_and_lists_sources(store, chat, llm):
     failed = subprocess.run(command + ["--json"], env={**env, "RAGLINE_LLM_MAX_ATTEMPTS": "1"},
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 3 and "llm_unavailable" in failed.stderr
+
+
+def test_events_stream_over_http_as_sse(engine, llm):
+    """The thin wrapper a server needs: retrieve first (a bad query is a plain JSON 400), then
+    each event's ``sse()`` through a StreamingResponse; a client reads them as they come."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    app = FastAPI()
+    answerer = Answerer(engine, llm, k=4)
+
+    @app.post("/v1/answer", response_model=None)
+    def answer(body: dict) -> JSONResponse | StreamingResponse:
+        try:
+            context = answerer.retrieve(body["query"])
+        except QueryError as exc:
+            return JSONResponse({"error": {"code": "bad_request", "message": str(exc)}}, status_code=400)
+        return StreamingResponse((event.sse() for event in answerer.generate(context)),
+                                 media_type="text/event-stream")
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/v1/answer"
+        events = []
+        with httpx.stream("POST", url, json={"query": QUESTION}, timeout=30) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line[6:])))
+        assert events[0][0] == "citations" and events[-1][0] == "done"
+        assert "".join(data["text"] for kind, data in events if kind == "token").startswith("From the context:")
+        assert events[-1][1]["cited"] == [1, 2]
+        bad = httpx.post(url, json={"query": "  "}, timeout=30)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    finally:
+        server.should_exit = True
+        thread.join(10)
