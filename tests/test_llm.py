@@ -4,6 +4,7 @@ the API key kept out of every error and repr."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import httpx
@@ -140,7 +141,8 @@ def test_a_refused_request_is_not_retried(server, client):
     assert len(log(server)) == 1
 
 
-def test_the_key_is_sent_but_never_shown(server, client, faults, monkeypatch):
+def test_the_key_is_sent_but_never_shown(server, client, faults, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)  # everything httpx, httpcore and ragline log
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     llm = client()
     assert llm.complete(MESSAGES)
@@ -152,6 +154,7 @@ def test_the_key_is_sent_but_never_shown(server, client, faults, monkeypatch):
     for shown in (str(caught.value), repr(caught.value), repr(llm), str(llm.describe())):
         assert KEY not in shown and KEY[:12] not in shown  # ...and it is redacted everywhere
     assert caught.value.code == "llm_refused" and "OPENAI_API_KEY" in str(caught.value)
+    assert caplog.records and KEY not in caplog.text and KEY[:12] not in caplog.text
 
 
 def test_the_breaker_opens_after_repeated_failures(server, client, faults):
