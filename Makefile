@@ -26,10 +26,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src
 	$(BIN)/mypy src
 
+# promtool (Debian's prometheus package, ~20 s) checks deploy/prometheus/alerts.yml in tests/test_deploy.py.
+PROMTOOL := command -v promtool >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+
 test: lint
+	$(PROMTOOL)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
+	$(PROMTOOL)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
 
 eval: $(STAMP)

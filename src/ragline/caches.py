@@ -56,6 +56,9 @@ class CountingLru:
             if self._entries is not None:
                 self._entries.clear()
 
+    def close(self) -> None:
+        """Release what the cache holds outside this process (nothing, for an in-process LRU)."""
+
     def __len__(self) -> int:
         return len(self._entries) if self._entries is not None else 0
 

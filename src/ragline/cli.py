@@ -87,6 +87,23 @@ def _search_filter(filters: list[str], where: list[str], path_prefix: Path | Non
     return conditions
 
 
+@app.callback()
+def _global_options(
+    log_json: Annotated[bool, typer.Option("--log-json", envvar="RAGLINE_LOG_JSON",
+                                           help="Logs as JSON lines on stderr (time, level, logger, message, "
+                                                "request_id, fields).")] = False,
+    log_level: Annotated[str | None, typer.Option("--log-level", envvar="RAGLINE_LOG_LEVEL",
+                                                  help="DEBUG, INFO, WARNING (default) or ERROR.")] = None,
+) -> None:
+    if log_json or log_level:
+        from ragline.logs import configure_logging
+
+        level = (log_level or "WARNING").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        configure_logging(json_format=log_json, level=level)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
@@ -174,6 +191,40 @@ def search(
         return
     from ragline.progress import print_hits
     print_hits(out, query, hits, mode, elapsed)
+
+
+@app.command()
+def answer(
+    question: str,
+    llm: Annotated[str | None, typer.Option("--llm", envvar="RAGLINE_LLM",
+                                            help="openai:MODEL (any OpenAI-compatible chat server; "
+                                                 "key from $OPENAI_API_KEY).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="The chat server, e.g. "
+                                                 "http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL or OpenAI).")]
+    = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Chunks to retrieve.")] = 8,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
+    max_context_tokens: Annotated[int, typer.Option(min=16, max=1_000_000,
+                                                    help="Token budget of the packed context.")] = 2000,
+    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the index with a chat model that cites its sources by number."""
+    from ragline.answer import Answerer
+    from ragline.llm import open_llm
+    from ragline.progress import print_answer
+
+    if not llm:
+        raise ConfigError("no chat model: pass --llm openai:MODEL (or set RAGLINE_LLM)")
+    with _engine(store, namespace, embedder, state=state, create_store=False) as engine, \
+            open_llm(llm, base_url=base_url) as chat:
+        events = Answerer(engine, chat, k=k, mode=mode, max_context_tokens=max_context_tokens).stream(question)
+        result = print_answer(Console(quiet=True) if as_json else out, events)
+    if as_json:
+        out.print_json(json.dumps(result))
+    if result["error"]:
+        console.print(f"[bold red]error:[/] {shown(result['error']['code'])}: {shown(result['error']['message'])}")
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -407,20 +458,31 @@ def worker(
     consumer: Annotated[str | None, typer.Option(help="Consumer name (default: host-pid).")] = None,
     exit_when_empty: Annotated[bool, typer.Option("--exit-when-empty", help="Stop once no item is new or "
                                                   "pending (default: wait for more).")] = False,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", min=1, max=65535,
+                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")]
+    = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Consume a queue: ingest each referenced file, acknowledging it once stored."""
+    from ragline.logs import json_logging_enabled
     from ragline.queues import open_queue
     from ragline.queues.worker import run_worker
 
     opened = open_queue(queue)
+    exporter = None
     try:
+        if metrics_port is not None:
+            from ragline.metrics import serve_metrics
+
+            exporter = serve_metrics(metrics_port)
         with _engine(store, namespace, embedder, state=state, parse_workers=0) as engine:
             stats = run_worker(opened, engine, consumer=consumer, max_deliveries=max_deliveries,
                                idle_ms=idle_ms, batch=batch, exit_when_empty=exit_when_empty,
-                               log=lambda line: console.print(shown(line)))
+                               log=None if json_logging_enabled() else lambda line: console.print(shown(line)))
     finally:
         opened.close()
+        if exporter is not None:
+            exporter.shutdown()
     if as_json:
         out.print_json(json.dumps(stats.to_dict()))
     else:

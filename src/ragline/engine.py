@@ -68,6 +68,9 @@ class EngineConfig:
     # Bounded LRU caches (entries; 0 turns one off): query embeddings, and whole results.
     query_cache_size: int = 1024
     result_cache_size: int = 1024
+    # A shared cache for results and query vectors (ragline.cache_redis), e.g.
+    # "redis://127.0.0.1:6379/0?ttl=600", used instead of the in-process LRUs; None keeps those.
+    cache: str | None = None
     # How the ANN index quantizes vectors (float32, float16, int8, binary); None keeps the
     # store's persisted choice (or the default for a new store). A change rebuilds the ANN.
     vector_dtype: str | None = None
@@ -115,6 +118,11 @@ class Engine:
                                ChunkerConfig(config.max_tokens, config.overlap))
         self.query_vectors = QueryVectorCache(config.query_cache_size)
         self.results = ResultCache(config.result_cache_size)
+        if config.cache:
+            from ragline.cache_redis import open_shared_caches
+
+            self.query_vectors, self.results = open_shared_caches(config.cache, self._cache_scope(),
+                                                                  config.query_cache_size)
 
     @classmethod
     def open(cls, store: str = "local:ragline-data", *, namespace: str = "default",
@@ -146,6 +154,21 @@ class Engine:
                               f"{self.config.embedder!r} is now revision {self.embedder.revision!r}; pass the "
                               "precision it was built with (e.g. --embedder onnx-fp32) or use a new store.")
 
+    def _cache_scope(self) -> str:
+        """This store's identity for a shared result cache: a random id kept in its state, so two
+        stores never share entries and every engine over one store does, wherever it runs."""
+        import uuid
+
+        key = "result_cache_scope"
+        scope = self.state.get_meta(self.config.namespace, key)
+        if scope is None:
+            with self.state.transaction():
+                scope = self.state.get_meta(self.config.namespace, key)
+                if scope is None:
+                    scope = uuid.uuid4().hex
+                    self.state.set_meta(self.config.namespace, key, scope)
+        return f"{scope}:{self.config.namespace}"
+
     def _persist_config(self) -> None:
         with self.state.transaction():
             self.state.set_meta(self.config.namespace, "config", json.dumps({
@@ -163,6 +186,8 @@ class Engine:
         self.state.close()
         self.store.close()
         self.embedder.close()
+        self.results.close()
+        self.query_vectors.close()
 
     # ----- ingest ------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, include: Sequence[str] = (),

@@ -150,3 +150,29 @@ def print_hits(console: Console, query: str, hits: list[Hit], mode: str, elapsed
         else:
             console.print(f"    {terminal_safe(' '.join(hit.chunk.text.split())[:240])}", highlight=False,
                           markup=False)
+
+
+def print_answer(console: Console, events: Any) -> dict[str, Any]:
+    """Stream an answer's tokens to the terminal as they come, then its sources (cited ones
+    marked). Model output is as untrusted as a document: it goes through ``terminal_safe``.
+    Returns the collected answer (text, citations, cited, error)."""
+    result: dict[str, Any] = {"text": "", "citations": [], "cited": [], "usage": {}, "error": None}
+    for event in events:
+        if event.event == "citations":
+            result["citations"] = event.data["citations"]
+        elif event.event == "token":
+            result["text"] += event.data["text"]
+            console.print(terminal_safe(event.data["text"], newlines=True), end="", markup=False,
+                          highlight=False, soft_wrap=True)
+        elif event.event == "done":
+            result["cited"], result["usage"] = event.data["cited"], event.data.get("usage", {})
+        elif event.event == "error":
+            result["error"] = event.data
+    console.print()
+    if result["citations"]:
+        console.print("[bold]Sources[/]")
+    for citation in result["citations"]:
+        mark = "*" if citation["n"] in result["cited"] else " "
+        title = f"{shown(citation['title'])} — " if citation.get("title") else ""
+        console.print(f"{mark}[{citation['n']}] {title}{shown(citation['source'])}", highlight=False)
+    return result

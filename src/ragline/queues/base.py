@@ -63,3 +63,13 @@ class Queue(Protocol):
         """Remove these dead letters (all when none given)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BacklogQueue(Protocol):
+    """A queue that can say how far behind its consumers are (the worker's queue metrics)."""
+
+    name: str
+
+    def backlog(self) -> tuple[int, float]:
+        """(items not yet acknowledged: new and pending, age in seconds of the oldest of them)."""

@@ -103,6 +103,22 @@ class RedisQueue:
     def pending(self) -> int:
         return int(self.client.xpending(self.stream, self.group)["pending"])
 
+    @property
+    def name(self) -> str:
+        return self.stream
+
+    def backlog(self) -> tuple[int, float]:
+        """Acknowledged entries are deleted, so the stream holds exactly the backlog; its first
+        entry's id carries the time it was published (milliseconds)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.stream)
+        pipe.xrange(self.stream, count=1)
+        depth, first = pipe.execute()
+        if not first:
+            return int(depth), 0.0
+        published_ms = int(str(first[0][0]).split("-")[0])
+        return int(depth), max(0.0, time.time() - published_ms / 1000)
+
     def dead_letters(self) -> list[DeadLetter]:
         return [DeadLetter(message_id, fields.get("source", ""), fields.get("error", ""),
                            int(fields.get("attempts", 0)), fields.get("original_id", ""), fields.get("root", ""))

@@ -5,17 +5,26 @@ idempotent (chunk ids are content ids; an unchanged file costs a ledger lookup).
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from ragline import metrics
 from ragline.errors import RaglineError
-from ragline.queues.base import Message, Queue
+from ragline.logs import request_id
+from ragline.queues.base import BacklogQueue, Message, Queue
 from ragline.records import IngestReport, SourceItem
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -111,6 +120,7 @@ def _failures(engine: object, messages: Sequence[Message], stats: WorkerStats) -
             failures.update(_failures(engine, [message], stats))
         return failures
     stats.add_report(report)
+    metrics.record_ingest_report(report)
     failed = {item.uri: f"{item.stage}: {item.reason}" for item in report.failed}
     for message, item in items:
         if item.uri in failed:
@@ -118,6 +128,27 @@ def _failures(engine: object, messages: Sequence[Message], stats: WorkerStats) -
     return failures
 
 
+def observe_backlog(queue: Queue) -> None:
+    """Set the queue depth and lag gauges (queues that can tell; a failure to ask is not fatal)."""
+    if not isinstance(queue, BacklogQueue):
+        return
+    try:
+        depth, lag = queue.backlog()
+    except Exception:  # noqa: BLE001 - metrics must never stop the worker; receive() will report
+        return
+    metrics.set_queue(queue.name, depth, lag)
+
+
+def _own_context(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` in a copy of the caller's context, so the request ids it sets per batch
+    (``ragline.logs.request_id``) never leak into the caller's later logs."""
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return contextvars.copy_context().run(function, *args, **kwargs)
+    return run
+
+
+@_own_context
 def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max_deliveries: int = 3,
                idle_ms: int = 60_000, batch: int = 16, block_ms: int = 1000, exit_when_empty: bool = False,
                log: Callable[[str], None] | None = None) -> WorkerStats:
@@ -128,20 +159,36 @@ def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max
     attempts, and so does an item reclaimed more often than that (its worker keeps dying)."""
     consumer = consumer or default_consumer()
     stats = WorkerStats()
-    say = log or (lambda _: None)
+    logger = logging.getLogger("ragline.worker")
+
+    def say(line: str, **fields: object) -> None:
+        """To the caller's ``log`` when given, else to the ``ragline.worker`` logger (structured)."""
+        if log is not None:
+            log(line)
+        else:
+            logger.warning(line, extra={"consumer": consumer, **fields})
+
+    observed = 0.0
     while True:
+        if time.monotonic() - observed >= 1.0:  # depth and lag for the metrics, at most once a second
+            observe_backlog(queue)
+            observed = time.monotonic()
         messages = queue.receive(consumer, batch, block_ms=min(block_ms, idle_ms), idle_ms=idle_ms)
         if not messages:
             if exit_when_empty and queue.pending() == 0:
+                observe_backlog(queue)
                 return stats
             time.sleep(0.05 if exit_when_empty else 0)
             continue
+        request_id.set(f"{consumer}/{messages[0].id}")  # the JSON logs' id for this batch
         fresh = []
         for message in messages:
             if message.deliveries > max_deliveries:
                 queue.dead_letter(message)
                 stats.dead += 1
-                say(f"dead letter: {message.source} (delivered {message.deliveries} times)")
+                metrics.DEAD_LETTERS.labels(stage="queue").inc()
+                say(f"dead letter: {message.source} (delivered {message.deliveries} times)",
+                    event="dead_letter", source=message.source, deliveries=message.deliveries)
             else:
                 fresh.append(message)
         failures = _failures(engine, fresh, stats) if fresh else {}
@@ -154,8 +201,11 @@ def run_worker(queue: Queue, engine: object, *, consumer: str | None = None, max
             elif message.deliveries >= max_deliveries:
                 queue.dead_letter(message, error)
                 stats.dead += 1
-                say(f"dead letter: {message.source}: {error}")
+                metrics.DEAD_LETTERS.labels(stage="queue").inc()
+                say(f"dead letter: {message.source}: {error}", event="dead_letter", source=message.source,
+                    deliveries=message.deliveries, error=error)
             else:
                 queue.record_error(message.id, error)
                 stats.retried += 1
-                say(f"failed (try {message.deliveries} of {max_deliveries}): {message.source}: {error}")
+                say(f"failed (try {message.deliveries} of {max_deliveries}): {message.source}: {error}",
+                    event="retry", source=message.source, deliveries=message.deliveries, error=error)
