@@ -37,7 +37,7 @@ import numpy as np
 from ragline._faults import crashpoint
 from ragline.errors import ConfigError, StoreError
 from ragline.records import Chunk, Hit
-from ragline.store.base import Filter, metadata_tags, register_store
+from ragline.store.base import Filter, metadata_tags
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local._derived import DerivedIndexFiles
 from ragline.store.local._layout import (
@@ -651,10 +651,8 @@ class LocalStore(DerivedIndexFiles, MultivectorStore):
                 generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
             return generation
 
-def _open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
+def open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
     if not rest.strip():
         raise ConfigError("the store path is empty: give local:PATH, e.g. local:./ragline-data")
     return LocalStore(Path(rest), namespace, create=create)
 
-
-register_store("local", _open_local)
