@@ -98,6 +98,14 @@ def register(kind: str, scheme: str, target: Any) -> None:
         _loaded.pop((kind, scheme), None)
 
 
+def unregister(kind: str, scheme: str) -> None:
+    """Drop a run-time entry (a built-in or entry-point scheme is then found again)."""
+    _check_kind(kind)
+    with _lock:
+        _runtime[kind].pop(scheme, None)
+        _loaded.pop((kind, scheme), None)
+
+
 def known(kind: str) -> list[str]:
     """Every scheme of ``kind`` that can be opened, sorted (imports nothing)."""
     _check_kind(kind)
@@ -167,4 +175,4 @@ def reload_entry_points() -> None:
 
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUPS", "KINDS", "is_known", "known", "register", "reload_entry_points",
-           "resolve"]
+           "resolve", "unregister"]
