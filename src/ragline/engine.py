@@ -33,7 +33,13 @@ from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, file_uri
 from ragline.state import commit_scope, open_state, read_meta
 from ragline.store import Filter, open_store
-from ragline.store.base import GenerationStore, MultiVectorStore, OnDiskStore, QuantizedStore
+from ragline.store.base import (
+    GenerationStore,
+    MultiVectorStore,
+    OnDiskStore,
+    QuantizedStore,
+    TextAnalyzerStore,
+)
 from ragline.store.filters import parse_filter
 
 MODES = ("dense", "bm25", "hybrid")
@@ -169,12 +175,39 @@ class Engine:
                               f"{self.config.embedder!r} is now revision {self.embedder.revision!r}; pass the "
                               "precision it was built with (e.g. --embedder onnx-fp32) or use a new store.")
 
+    def _shaping(self) -> dict[str, Any]:
+        """The settings that shape what this engine writes into the store."""
+        shaping: dict[str, Any] = {
+            "embedder": self.config.embedder, "model_id": self.embedder.model_id,
+            "revision": self.embedder.revision, "dim": self.embedder.dim,
+            "max_tokens": self.config.max_tokens, "overlap": self.config.overlap,
+            "max_chars": self.config.max_chars}
+        if isinstance(self.store, TextAnalyzerStore):
+            shaping["bm25_analyzer"] = self.store.bm25_analyzer
+        if isinstance(self.store, QuantizedStore):
+            shaping["vector_dtype"] = self.store.vector_dtype  # recorded; a change re-quantizes the ANN
+        return shaping
+
+    def _check_shaping(self) -> None:
+        """Refuse an ingest that would leave chunks made two ways in one store. Settings a store
+        recorded before it knew them (an older ragline) are not checked, only recorded."""
+        saved = self.state.get_meta(self.config.namespace, "config")
+        if saved is None or not self.store.count():
+            return
+        recorded = json.loads(saved)
+        for name, value in self._shaping().items():
+            if name not in _REFUSED or name not in recorded or recorded[name] == value:
+                continue
+            setting, how = _REFUSED[name]
+            raise ConfigError(
+                f"this store (namespace {self.config.namespace!r}) holds chunks made with {setting}="
+                f"{recorded[name]!r}; this ingest would add chunks made with {setting}={value!r}, mixing both "
+                f"in one index. {how.format(old=recorded[name])} or ingest into a new store or namespace "
+                "(--store / --namespace); searching with other chunk settings needs no change.")
+
     def _persist_config(self) -> None:
         with self.state.transaction():
-            self.state.set_meta(self.config.namespace, "config", json.dumps({
-                "embedder": self.config.embedder, "model_id": self.embedder.model_id,
-                "revision": self.embedder.revision, "max_tokens": self.config.max_tokens,
-                "overlap": self.config.overlap}))
+            self.state.set_meta(self.config.namespace, "config", json.dumps(self._shaping()))
 
     def __enter__(self) -> Engine:
         return self
@@ -196,6 +229,7 @@ class Engine:
         folder given, unless ``follow_symlinks``; every entry not ingested is reported."""
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
+        self._check_shaping()
         self._persist_config()
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
@@ -407,6 +441,19 @@ class Engine:
             raise ConfigError(f"verify checks local: stores only for now; {self.config.store!r} has no "
                               "self-check yet (its ledger is in the state, its chunks in the store)")
         return verify(self.store, self.ledger, repair=repair)
+
+
+# Settings an ingest must not change on a store that holds chunks: the name users know each by,
+# and how to keep the old value. (The embedder and its revision are checked on open: a store
+# cannot even be searched with another model.)
+_REFUSED = {
+    "max_tokens": ("chunk max_tokens", "Re-run with --max-tokens {old} (RAGLINE_CHUNK__MAX_TOKENS)"),
+    "overlap": ("chunk overlap", "Re-run with --overlap {old} (RAGLINE_CHUNK__OVERLAP)"),
+    "max_chars": ("chunk max_chars", "Set chunk.max_chars = {old} (ragline.toml or RAGLINE_CHUNK__MAX_CHARS)"),
+    "bm25_analyzer": ("BM25 analyzer", "Use the ragline release that wrote this store (its analyzer is {old!r})"),
+    "model_id": ("embedding model", "Use the embedder the store was built with (model {old!r})"),
+    "dim": ("embedding dimension", "Use the embedder the store was built with ({old} dimensions)"),
+}
 
 
 def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:

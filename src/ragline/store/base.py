@@ -109,7 +109,18 @@ class GenerationStore(Protocol):
 class QuantizedStore(Protocol):
     """A store whose ANN index can keep vectors as float32, float16, int8 or binary."""
 
+    vector_dtype: str  # the dtype the ANN holds now
+
     def set_vector_dtype(self, dtype: str) -> None: ...
+
+
+@runtime_checkable
+class TextAnalyzerStore(Protocol):
+    """A store whose BM25 terms come from a named analyzer (the engine records it, so a store is
+    never filled by two analyzers)."""
+
+    @property
+    def bm25_analyzer(self) -> str: ...
 
 
 @runtime_checkable

@@ -55,7 +55,7 @@ from ragline.store.local._layout import (
 )
 from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
-from ragline.store.local.bm25 import Bm25Index
+from ragline.store.local.bm25 import DEFAULT_ANALYZER, Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
@@ -207,6 +207,10 @@ class LocalStore(DerivedIndexFiles, MultivectorStore):
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{self.namespace}:{key}", value))
+
+    @property
+    def bm25_analyzer(self) -> str:
+        return DEFAULT_ANALYZER
 
     def set_vector_dtype(self, dtype: str) -> None:
         """Persist how the ANN index quantizes vectors; a change rebuilds it from SQLite (lazily)."""
