@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXTURES
 
 from ragline.embed.hashing import HashingEmbedder
 from ragline.engine import Engine
 from ragline.errors import ConfigError
-from tests.conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")
