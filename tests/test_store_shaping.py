@@ -118,3 +118,40 @@ def test_a_store_written_before_the_record_grew_keeps_working(store: Path) -> No
     with Engine.open(f"local:{store}", max_tokens=64, overlap=16, parse_workers=0) as engine:
         with pytest.raises(ConfigError, match="chunk max_tokens=128"):  # recorded before: still checked
             engine.ingest([FIXTURES / "good"])
+
+
+def _chunk_ids(store: Path, namespace: str = "default") -> set[str]:
+    with Engine.open(f"local:{store}", namespace=namespace, create_store=False) as engine:
+        return {hit.chunk.chunk_id for hit in engine.search("the", 10_000, mode="bm25", snippets=False)}
+
+
+def test_rechunk_rebuilds_the_namespace_as_a_fresh_store_would(store: Path, tmp_path: Path) -> None:
+    with Engine.open(f"local:{tmp_path / 'fresh'}", embedder="hashing:64", max_tokens=64, overlap=8,
+                     parse_workers=0) as engine:
+        fresh = engine.ingest([FIXTURES / "good"])
+    with Engine.open(f"local:{store}", max_tokens=64, overlap=8, parse_workers=0) as engine:
+        report = engine.ingest([FIXTURES / "good"], rechunk=True)
+        assert engine.store.count() == fresh.chunks_written == report.chunks_written
+    assert (_recorded(store)["max_tokens"], _recorded(store)["overlap"]) == (64, 8)
+    assert _chunk_ids(store) == _chunk_ids(tmp_path / "fresh")
+    with Engine.open(f"local:{store}", max_tokens=64, overlap=8, parse_workers=0) as engine:
+        assert engine.ingest([FIXTURES / "good"]).chunks_written == 0  # and the new settings stick
+
+
+@pytest.mark.integration
+def test_cli_refuses_then_rechunks(store: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def ragline(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ragline.cli", "ingest", str(FIXTURES / "good"), "--store",
+                               f"local:{store}", "--parse-workers", "0", *args], capture_output=True, text=True,
+                              timeout=300, check=False, env={**os.environ, "COLUMNS": "400"})
+
+    refused = ragline("--max-tokens", "64", "--overlap", "16")
+    assert refused.returncode == 2
+    assert "chunk max_tokens=128" in refused.stderr and "--rechunk" in refused.stderr
+    rebuilt = ragline("--max-tokens", "64", "--overlap", "16", "--rechunk", "--json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert _recorded(store)["max_tokens"] == 64

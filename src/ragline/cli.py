@@ -138,6 +138,10 @@ def ingest(
     follow_symlinks: Annotated[bool, typer.Option(
         "--follow-symlinks", help="Also follow symlinks that lead outside the folder given "
                                   "(by default they are reported as skipped).")] = False,
+    rechunk: Annotated[bool, typer.Option(
+        "--rechunk", help="Drop this namespace's documents and re-ingest PATHS with the chunk settings given "
+                          "(a store refuses to mix two chunk settings otherwise). Give every source it was "
+                          "built from: documents from others are gone.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
@@ -151,7 +155,7 @@ def ingest(
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total,
-                                   multivector=multivector, follow_symlinks=follow_symlinks)
+                                   multivector=multivector, follow_symlinks=follow_symlinks, rechunk=rechunk)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:

@@ -199,11 +199,30 @@ class Engine:
             if name not in _REFUSED or name not in recorded or recorded[name] == value:
                 continue
             setting, how = _REFUSED[name]
+            rechunk = ("; rebuild this namespace from its sources with the new value (ingest --rechunk with "
+                       "every source it was built from)") if name in _RECHUNKABLE else ""
             raise ConfigError(
                 f"this store (namespace {self.config.namespace!r}) holds chunks made with {setting}="
                 f"{recorded[name]!r}; this ingest would add chunks made with {setting}={value!r}, mixing both "
-                f"in one index. {how.format(old=recorded[name])} or ingest into a new store or namespace "
-                "(--store / --namespace); searching with other chunk settings needs no change.")
+                f"in one index. {how.format(old=recorded[name])}{rechunk}; or ingest into a new store or "
+                "namespace (--store / --namespace). Searching with other chunk settings needs no change.")
+
+    def _drop_for_rechunk(self) -> int:
+        """``rechunk``: remove every document of this namespace from the store and the ledger, so
+        the run re-ingests its sources with the new settings (the embedding cache still answers
+        for chunk texts it has seen)."""
+        doc_ids = [doc.doc_id for doc in self.ledger.all_documents()]
+        file_uris = [record.uri for record in self.ledger.files_under("")]
+        with commit_scope(self.store, self.state):
+            removed = self.store.delete(doc_ids) if doc_ids else 0
+            self.ledger.remove_documents(doc_ids)
+            for uri in file_uris:
+                self.ledger.forget_file(uri)
+        self.store.flush()
+        if self.store.count():
+            raise ConfigError(f"{self.store.count()} chunk(s) of namespace {self.config.namespace!r} have no ledger "
+                              "entry, so --rechunk cannot remove them: run `ragline verify --repair` first")
+        return removed
 
     def _persist_config(self) -> None:
         with self.state.transaction():
@@ -224,12 +243,17 @@ class Engine:
     def ingest(self, paths: Sequence[str | Path], *, include: Sequence[str] = (),
                exclude: Sequence[str] = (), progress: Progress | None = None,
                on_listed: Any = None, multivector: bool = False,
-               follow_symlinks: bool = False) -> IngestReport:
+               follow_symlinks: bool = False, rechunk: bool = False) -> IngestReport:
         """Ingest files and folders. Symlinks are followed only while they stay inside the
-        folder given, unless ``follow_symlinks``; every entry not ingested is reported."""
+        folder given, unless ``follow_symlinks``; every entry not ingested is reported.
+        ``rechunk`` first drops this namespace's documents, so a store built with other chunk
+        settings is rebuilt from ``paths`` with these (documents from other sources are gone)."""
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
-        self._check_shaping()
+        if rechunk:
+            self._drop_for_rechunk()
+        else:
+            self._check_shaping()
         self._persist_config()
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
@@ -454,6 +478,8 @@ _REFUSED = {
     "model_id": ("embedding model", "Use the embedder the store was built with (model {old!r})"),
     "dim": ("embedding dimension", "Use the embedder the store was built with ({old} dimensions)"),
 }
+
+_RECHUNKABLE = ("max_tokens", "overlap", "max_chars", "bm25_analyzer")
 
 
 def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:
