@@ -179,7 +179,9 @@ class Engine:
         """The settings that shape what this engine writes into the store."""
         shaping: dict[str, Any] = {
             "embedder": self.config.embedder, "model_id": self.embedder.model_id,
-            "revision": self.embedder.revision, "dim": self.embedder.dim,
+            # (not the dimension: a remote embedder learns it only by calling the server; the model
+            # and its revision fix it, and the store checks it on upsert)
+            "revision": self.embedder.revision,
             "max_tokens": self.config.max_tokens, "overlap": self.config.overlap,
             "max_chars": self.config.max_chars}
         if isinstance(self.store, TextAnalyzerStore):
@@ -476,7 +478,6 @@ _REFUSED = {
     "max_chars": ("chunk max_chars", "Set chunk.max_chars = {old} (ragline.toml or RAGLINE_CHUNK__MAX_CHARS)"),
     "bm25_analyzer": ("BM25 analyzer", "Use the ragline release that wrote this store (its analyzer is {old!r})"),
     "model_id": ("embedding model", "Use the embedder the store was built with (model {old!r})"),
-    "dim": ("embedding dimension", "Use the embedder the store was built with ({old} dimensions)"),
 }
 
 _RECHUNKABLE = ("max_tokens", "overlap", "max_chars", "bm25_analyzer")
