@@ -226,7 +226,13 @@ class Engine:
                               "entry, so --rechunk cannot remove them: run `ragline verify --repair` first")
         return removed
 
-    def _persist_config(self) -> None:
+    def _persist_config(self, *, rechunk: bool = False) -> None:
+        """Before an ingest writes anything: refuse settings that would mix with the store's
+        contents (or, with ``rechunk``, drop the namespace's documents), then record them."""
+        if rechunk:
+            self._drop_for_rechunk()
+        else:
+            self._check_shaping()
         with self.state.transaction():
             self.state.set_meta(self.config.namespace, "config", json.dumps(self._shaping()))
 
@@ -252,11 +258,7 @@ class Engine:
         settings is rebuilt from ``paths`` with these (documents from other sources are gone)."""
         started = time.perf_counter()
         report = IngestReport(namespace=self.config.namespace)
-        if rechunk:
-            self._drop_for_rechunk()
-        else:
-            self._check_shaping()
-        self._persist_config()
+        self._persist_config(rechunk=rechunk)
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
