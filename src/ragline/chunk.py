@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from ragline.errors import ConfigError
 from ragline.ids import content_hash, make_chunk_id
 from ragline.records import Chunk, Document
+from ragline.settings import default
 
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
 
@@ -211,10 +212,10 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    max_tokens: int = 256
-    overlap: int = 32
-    # Characters per chunk at most; None: CHARS_PER_TOKEN x max_tokens (4096 by default).
-    max_chars: int | None = None
+    # Defaults: ragline.settings.ChunkSettings. max_chars None: CHARS_PER_TOKEN x max_tokens.
+    max_tokens: int = default("chunk.max_tokens")
+    overlap: int = default("chunk.overlap")
+    max_chars: int | None = default("chunk.max_chars")
 
     @property
     def char_limit(self) -> int:

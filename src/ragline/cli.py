@@ -17,9 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ragline._cli_config import config_app
 from ragline.errors import ConfigError, RaglineError
-from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.progress import shown
+from ragline.settings import CONFIG_ENV, DEFAULT_CONFIG_FILE, config_file, default
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ragline: ingest documents into a searchable index and query it.")
@@ -29,37 +30,64 @@ cache_app = typer.Typer(no_args_is_help=True, help="The embedding cache (shared 
 app.add_typer(cache_app, name="cache")
 dlq_app = typer.Typer(no_args_is_help=True, help="The queue's dead letters: items that failed every try.")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(config_app, name="config")
 console = Console(stderr=True)
 out = Console()
 
-StoreOpt = Annotated[str, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI, e.g. local:./ragline-data")]
-NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", envvar="RAGLINE_NAMESPACE")]
-EmbedderOpt = Annotated[str | None, typer.Option("--embedder", envvar="RAGLINE_EMBEDDER",
+# Options that are settings default to None ("not given"): the value then comes from the settings
+# tree (ragline.toml < RAGLINE_* variables < flags; `ragline config show`), where every default lives.
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URI, e.g. local:./ragline-data "
+                                                            f"(default {default('store.uri')}; RAGLINE_STORE)")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default "
+                                                  f"{default('store.namespace')}; RAGLINE_NAMESPACE)")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder",
                                                     help="auto (default: openvino on CPUs, onnx on GPUs), openvino, "
                                                          "openvino-bf16/-fp32/-int8, onnx, onnx-fp32, onnx-int8, "
                                                          "onnx:MODEL?precision=...&threads=N, hashing:DIM or "
                                                          "openai:MODEL")]
 StateOpt = Annotated[str | None, typer.Option(
-    "--state", envvar="RAGLINE_STATE",
+    "--state",
     help="Where the ledger, embedding cache and near-dup index live: the store's own file (default), "
          "sqlite:PATH, or postgresql://USER@HOST/DB to share them between workers and servers.")]
 QueueOpt = Annotated[str, typer.Option("--queue", envvar="RAGLINE_QUEUE",
                                        help="Queue URI, e.g. redis://127.0.0.1:6379/0?stream=ragline:ingest")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
-DEFAULT_STORE = "local:ragline-data"
 
 
 FeedbackOpt = Annotated[int | None, typer.Option(
     "--feedback-chunks", min=0, max=1000,
-    help="Hybrid: top fused chunks whose vectors refine the query (0: off; default 3).")]
+    help=f"Hybrid: top fused chunks whose vectors refine the query (0: off; default "
+         f"{default('search.feedback_chunks')}).")]
 
 
-def _engine(store: str, namespace: str, embedder: str | None, **options):  # type: ignore[no-untyped-def]
+def _engine(store: str | None, namespace: str | None, embedder: str | None,
+            **options):  # type: ignore[no-untyped-def]
     from ragline.engine import Engine
 
-    if options.get("state") is None:
-        options.pop("state", None)
     return Engine.open(store, namespace=namespace, embedder=embedder, **options)
+
+
+@app.callback()
+def _global_options(
+    config: Annotated[Path | None, typer.Option(
+        "--config", help=f"Settings file (default: ./{DEFAULT_CONFIG_FILE} if present; {CONFIG_ENV}).")] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", envvar="RAGLINE_LOG_JSON",
+                                           help="Logs as JSON lines on stderr (time, level, logger, message, "
+                                                "request_id, fields).")] = False,
+    log_level: Annotated[str | None, typer.Option("--log-level", envvar="RAGLINE_LOG_LEVEL",
+                                                  help="DEBUG, INFO, WARNING (default) or ERROR.")] = None,
+) -> None:
+    """ragline: ingest documents into a searchable index and query it."""
+    if config is not None:
+        config_file(config)  # a missing file is an error now, not at the first read
+        os.environ[CONFIG_ENV] = str(config)  # every reader of the tree in this process takes it
+    if log_json or log_level:
+        from ragline.logs import configure_logging
+
+        level = (log_level or "WARNING").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        configure_logging(json_format=log_json, level=level)
 
 
 def _parse_filters(filters: list[str]) -> dict[str, object]:
@@ -87,43 +115,30 @@ def _search_filter(filters: list[str], where: list[str], path_prefix: Path | Non
     return conditions
 
 
-@app.callback()
-def _global_options(
-    log_json: Annotated[bool, typer.Option("--log-json", envvar="RAGLINE_LOG_JSON",
-                                           help="Logs as JSON lines on stderr (time, level, logger, message, "
-                                                "request_id, fields).")] = False,
-    log_level: Annotated[str | None, typer.Option("--log-level", envvar="RAGLINE_LOG_LEVEL",
-                                                  help="DEBUG, INFO, WARNING (default) or ERROR.")] = None,
-) -> None:
-    if log_json or log_level:
-        from ragline.logs import configure_logging
-
-        level = (log_level or "WARNING").upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-        configure_logging(json_format=log_json, level=level)
-
-
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
-    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = None, state: StateOpt = None,
+    namespace: NamespaceOpt = None, embedder: EmbedderOpt = None,
     include: Annotated[list[str], typer.Option("--include", help="Glob of files to take (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to leave (repeatable).")] = [],
-    max_tokens: Annotated[int, typer.Option(min=8, help="Chunk size in model tokens (at most the model's "
-                                                        "limit).")] = 256,
-    overlap: Annotated[int, typer.Option(min=0, help="Tokens shared by consecutive chunks (less than half "
-                                                     "of --max-tokens).")] = 32,
-    max_file_size: Annotated[int, typer.Option(min=1, max=1024, help="Largest file to ingest, in MiB.")] = 20,
-    max_doc_chars: Annotated[int, typer.Option(min=1000, help="Most characters of text one document (file or "
-                                               "JSONL record) may yield; more fails as too_large.")]
-        = DEFAULT_MAX_DOC_CHARS,
-    batch_chunks: Annotated[int, typer.Option(min=1, max=100_000,
-                                              help="Chunks embedded and committed together.")] = 256,
-    near_dup_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Jaccard similarity (word "
-                                                      "5-shingles) at which a document is a near-duplicate; "
-                                                      "0 turns it off.")] = 0.9,
+    max_tokens: Annotated[int | None, typer.Option(min=8, help="Chunk size in model tokens (at most the model's "
+                                                   f"limit; default {default('chunk.max_tokens')}).")] = None,
+    overlap: Annotated[int | None, typer.Option(min=0, help="Tokens shared by consecutive chunks (less than half "
+                                                f"of --max-tokens; default {default('chunk.overlap')}).")] = None,
+    max_file_size: Annotated[int | None, typer.Option(min=1, max=1024, help="Largest file to ingest, in MiB "
+                                                      f"(default {default('ingest.max_file_bytes') >> 20}).")]
+        = None,
+    max_doc_chars: Annotated[int | None, typer.Option(min=1000, help="Most characters of text one document (file "
+                                                      "or JSONL record) may yield; more fails as too_large "
+                                                      f"(default {default('ingest.max_doc_chars')}).")] = None,
+    batch_chunks: Annotated[int | None, typer.Option(min=1, max=100_000, help="Chunks embedded and committed "
+                                                     f"together (default {default('ingest.batch_chunks')}).")]
+        = None,
+    near_dup_threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Jaccard similarity (word "
+                                                             "5-shingles) at which a document is a near-duplicate; "
+                                                             "0 turns it off (default "
+                                                             f"{default('ingest.near_dup_threshold')}).")] = None,
     parse_workers: Annotated[int | None, typer.Option(min=0, max=256, help="Parse processes (default: half "
                                                          "the cores; 0: parse in the main process).")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any document failed.")] = False,
@@ -136,19 +151,24 @@ def ingest(
     follow_symlinks: Annotated[bool, typer.Option(
         "--follow-symlinks", help="Also follow symlinks that lead outside the folder given "
                                   "(by default they are reported as skipped).")] = False,
+    rechunk: Annotated[bool, typer.Option(
+        "--rechunk", help="Drop this namespace's documents and re-ingest PATHS with the chunk settings given "
+                          "(a store refuses to mix two chunk settings otherwise). Give every source it was "
+                          "built from: documents from others are gone.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders; re-runs cost only what changed."""
     from ragline.progress import IngestProgress
 
     with _engine(store, namespace, embedder, state=state, max_tokens=max_tokens, overlap=overlap,
-                 max_file_bytes=max_file_size * 2**20, max_doc_chars=max_doc_chars, batch_chunks=batch_chunks,
+                 max_file_bytes=None if max_file_size is None else max_file_size * 2**20,
+                 max_doc_chars=max_doc_chars, batch_chunks=batch_chunks,
                  near_dup_threshold=near_dup_threshold, parse_workers=parse_workers,
                  vector_dtype=vector_dtype) as engine:
         with IngestProgress(console, enabled=not as_json and console.is_terminal) as progress:
             report = engine.ingest(paths, include=include, exclude=exclude,
                                    progress=progress.update, on_listed=progress.set_total,
-                                   multivector=multivector, follow_symlinks=follow_symlinks)
+                                   multivector=multivector, follow_symlinks=follow_symlinks, rechunk=rechunk)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -170,8 +190,8 @@ def search(
                                                         "folder (or whose path starts so).")] = None,
     group_by: Annotated[str | None, typer.Option("--group-by", help="'doc': one result per document "
                                                     "(its best chunk, with the number that matched).")] = None,
-    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
-    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = None, state: StateOpt = None,
+    namespace: NamespaceOpt = None, embedder: EmbedderOpt = None,
     rerank: Annotated[str | None, typer.Option(help="Re-rank candidates: maxsim (needs ingest --multivector).")] = None,
     rerank_depth: Annotated[int | None, typer.Option(min=1, max=100_000,
                                                         help="Candidates to re-rank (default max(4k, 40)).")] = None,
@@ -206,8 +226,8 @@ def answer(
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     max_context_tokens: Annotated[int, typer.Option(min=16, max=1_000_000,
                                                     help="Token budget of the packed context.")] = 2000,
-    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
-    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None, as_json: JsonOpt = False,
+    store: StoreOpt = None, state: StateOpt = None,
+    namespace: NamespaceOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the index with a chat model that cites its sources by number."""
     from ragline.answer import Answerer
@@ -228,7 +248,7 @@ def answer(
 
 
 @app.command()
-def stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, namespace: NamespaceOpt = "default",
+def stats(store: StoreOpt = None, state: StateOpt = None, namespace: NamespaceOpt = None,
           embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the store holds."""
     with _engine(store, namespace, embedder, state=state, create_store=False) as engine:
@@ -247,8 +267,8 @@ def delete(
     doc: Annotated[list[str], typer.Option("--doc", help="Document id to delete (repeatable).")] = [],
     source: Annotated[Path | None, typer.Option(
         "--source", help="Delete every document from this file or folder.")] = None,
-    store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
-    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    store: StoreOpt = None, state: StateOpt = None,
+    namespace: NamespaceOpt = None, embedder: EmbedderOpt = None,
 ) -> None:
     """Delete documents from the store (and from both indexes)."""
     if not doc and source is None:
@@ -260,7 +280,7 @@ def delete(
 
 @app.command()
 def verify(repair: Annotated[bool, typer.Option(help="Fix the drift found.")] = False,
-           store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, namespace: NamespaceOpt = "default",
+           store: StoreOpt = None, state: StateOpt = None, namespace: NamespaceOpt = None,
            embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Check the ledger against the store and its indexes; exit 1 on drift (unless repaired)."""
     with _engine(store, namespace, embedder, state=state, create_store=repair) as engine:
@@ -343,7 +363,7 @@ def bench_ingest(
 
 
 @cache_app.command("stats")
-def cache_stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
+def cache_stats(store: StoreOpt = None, state: StateOpt = None,
                 embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
     """Entries and size per model, and the lifetime hit rate."""
     with _engine(store, "default", embedder, state=state) as engine:
@@ -363,7 +383,7 @@ def cache_stats(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
 
 
 @cache_app.command("clear")
-def cache_clear(store: StoreOpt = DEFAULT_STORE, state: StateOpt = None, embedder: EmbedderOpt = None,
+def cache_clear(store: StoreOpt = None, state: StateOpt = None, embedder: EmbedderOpt = None,
                 model: Annotated[str | None, typer.Option(help="Only this model's entries (as named by "
                                                                    "`cache stats`).")] = None,
                 as_json: JsonOpt = False) -> None:
@@ -448,8 +468,8 @@ def enqueue(paths: Annotated[list[Path], typer.Argument(help="Files or folders w
 
 @app.command()
 def worker(
-    queue: QueueOpt, store: StoreOpt = DEFAULT_STORE, state: StateOpt = None,
-    namespace: NamespaceOpt = "default", embedder: EmbedderOpt = None,
+    queue: QueueOpt, store: StoreOpt = None, state: StateOpt = None,
+    namespace: NamespaceOpt = None, embedder: EmbedderOpt = None,
     max_deliveries: Annotated[int, typer.Option(min=1, max=1000, help="Deliveries before an item goes to the "
                                                 "dead letters.")] = 3,
     idle_ms: Annotated[int, typer.Option(min=1, help="Idle time after which an unacknowledged item (its worker "

@@ -24,64 +24,79 @@ from ragline.embed.base import Embedder, TokenEmbedder
 from ragline.errors import ConfigError, QueryError
 from ragline.group import GROUP_BY, group_by_doc
 from ragline.neardup import NearDupConfig
-from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport, SourceItem
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
+from ragline.settings import Settings, default, resolve_settings
 from ragline.snippet import highlight
 from ragline.sources.folder import FolderSource, Listing, file_uri
 from ragline.state import commit_scope, open_state, read_meta, replay_removals
 from ragline.store import Filter, open_store
-from ragline.store.base import GenerationStore, MultiVectorStore, OnDiskStore, QuantizedStore
+from ragline.store.base import (
+    GenerationStore,
+    MultiVectorStore,
+    OnDiskStore,
+    QuantizedStore,
+    TextAnalyzerStore,
+)
 from ragline.store.filters import parse_filter
 
 MODES = ("dense", "bm25", "hybrid")
+# EngineConfig field -> its place in the settings tree (ragline.settings).
+SETTING_OF = {"store": "store.uri", "state": "store.state", "namespace": "store.namespace",
+              "vector_dtype": "store.vector_dtype", "embedder": "embed.spec",
+              "max_tokens": "chunk.max_tokens", "overlap": "chunk.overlap", "max_chars": "chunk.max_chars",
+              **{name: f"ingest.{name}" for name in ("max_file_bytes", "max_doc_chars", "batch_chunks",
+                                                     "near_dup_threshold", "parse_workers",
+                                                     "index_every_chunks", "index_every_s")},
+              **{name: f"search.{name}" for name in ("hybrid_depth", "feedback_chunks", "feedback_weight",
+                                                     "query_cache_size", "result_cache_size", "cache")}}
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    store: str = "local:ragline-data"
-    # Where the ledger, embedding cache, near-dup index and meta live (ragline.state): None keeps
-    # them in the store's own file; "sqlite:PATH" or "postgresql://..." puts them elsewhere.
-    state: str | None = None
-    namespace: str = "default"
-    embedder: str = "auto"
-    max_tokens: int = 256
-    overlap: int = 32
-    max_file_bytes: int = 20 * 2**20
-    # Characters of text one document may yield (a decompression bomb stops here): too_large.
-    max_doc_chars: int = DEFAULT_MAX_DOC_CHARS
-    batch_chunks: int = 256
-    # Each retriever's candidate depth in hybrid mode, as a multiple of k (ARCHITECTURE §5).
-    hybrid_depth: int = 4
-    # Hybrid pseudo-relevance feedback (Rocchio on the query vector): both retrievers' candidates
-    # are re-ranked by query + feedback_weight x mean(vectors of the top feedback_chunks fused
-    # hits), and that ranking is fused again with BM25's. feedback_chunks = 0 turns it off.
-    # README "Tuning" gives the reasons and measurements.
-    feedback_chunks: int = 3
-    feedback_weight: float = 0.75
-    # Near-duplicate removal: Jaccard threshold on word 5-shingles (0 turns it off).
-    near_dup_threshold: float = 0.9
-    # Parse processes (None: half the cores; 0: parse on the coordinator thread).
-    parse_workers: int | None = None
-    # Bounded LRU caches (entries; 0 turns one off): query embeddings, and whole results.
-    query_cache_size: int = 1024
-    result_cache_size: int = 1024
-    # A shared cache for results and query vectors (ragline.cache_redis), e.g.
-    # "redis://127.0.0.1:6379/0?ttl=600", used instead of the in-process LRUs; None keeps those.
-    cache: str | None = None
-    # How the ANN index quantizes vectors (float32, float16, int8, binary); None keeps the
-    # store's persisted choice (or the default for a new store). A change rebuilds the ANN.
-    vector_dtype: str | None = None
+    """The engine's settings, flat. Every default comes from ``ragline.settings`` (the one tree);
+    ``Engine.open`` fills them from ragline.toml, ``RAGLINE_*`` variables and its arguments.
+    Each field's meaning is documented there (``SETTING_OF`` names its place in the tree)."""
+
+    store: str = default("store.uri")
+    state: str | None = default("store.state")
+    namespace: str = default("store.namespace")
+    embedder: str = default("embed.spec")
+    max_tokens: int = default("chunk.max_tokens")
+    overlap: int = default("chunk.overlap")
+    max_chars: int | None = default("chunk.max_chars")
+    max_file_bytes: int = default("ingest.max_file_bytes")
+    max_doc_chars: int = default("ingest.max_doc_chars")
+    batch_chunks: int = default("ingest.batch_chunks")
+    hybrid_depth: int = default("search.hybrid_depth")
+    feedback_chunks: int = default("search.feedback_chunks")
+    feedback_weight: float = default("search.feedback_weight")
+    near_dup_threshold: float = default("ingest.near_dup_threshold")
+    parse_workers: int | None = default("ingest.parse_workers")
+    index_every_chunks: int = default("ingest.index_every_chunks")
+    index_every_s: float = default("ingest.index_every_s")
+    query_cache_size: int = default("search.query_cache_size")
+    result_cache_size: int = default("search.result_cache_size")
+    vector_dtype: str | None = default("store.vector_dtype")
+    cache: str | None = default("search.cache")
     # False for read-only uses (search, stats, verify): a missing store or namespace is then a
     # ConfigError instead of being created.
     create_store: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> EngineConfig:
+        """The tree's values, then ``options`` (fields that are not settings, e.g. create_store)."""
+        tree = settings.model_dump()
+        values = {name: tree[path.split(".")[0]][path.split(".")[1]] for name, path in SETTING_OF.items()}
+        return cls(**{**values, **options})
+
     def __post_init__(self) -> None:
         """Numbers are checked where they enter (CLI, server, library), each with what to change."""
         ranges = {"max_file_bytes": (1, None), "max_doc_chars": (1, None), "batch_chunks": (1, None),
+                  "index_every_chunks": (1, None), "index_every_s": (1e-9, None), "max_chars": (1, None),
                   "hybrid_depth": (1, None), "feedback_chunks": (0, None), "feedback_weight": (0.0, None),
                   "near_dup_threshold": (0.0, 1.0), "parse_workers": (0, None),
                   "query_cache_size": (0, None), "result_cache_size": (0, None)}
@@ -115,7 +130,7 @@ class Engine:
         self.ledger = self.state.ledger(config.namespace)
         self.cache = self.state.embedding_cache(self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
-                               ChunkerConfig(config.max_tokens, config.overlap))
+                               ChunkerConfig(config.max_tokens, config.overlap, config.max_chars))
         self.query_vectors = QueryVectorCache(config.query_cache_size)
         self.results = ResultCache(config.result_cache_size)
         if config.cache:
@@ -125,12 +140,24 @@ class Engine:
                                                                   config.query_cache_size)
 
     @classmethod
-    def open(cls, store: str = "local:ragline-data", *, namespace: str = "default",
-             embedder: Embedder | str | None = None, **options: Any) -> Engine:
-        spec = embedder if isinstance(embedder, str) else None
-        saved = None if spec else _persisted(store, options.get("state"), namespace, "embedder")
-        config = EngineConfig(store=store, namespace=namespace, embedder=spec or saved or "auto", **options)
-        return cls(config, embedder if not isinstance(embedder, str) else None)
+    def open(cls, store: str | None = None, *, namespace: str | None = None,
+             embedder: Embedder | str | None = None, config: str | Path | None = None,
+             **options: Any) -> Engine:
+        """Settings from the tree (defaults < ragline.toml < ``RAGLINE_*`` < these arguments; None
+        means "not given"). ``config`` names the ragline.toml to read. Without an embedder from any
+        of them, a store reopens with the one it was built with."""
+        given = {"store": store, "namespace": namespace, "embedder": embedder if isinstance(embedder, str) else None,
+                 **options}
+        # Explicit arguments are checked by EngineConfig (its messages name the argument); the file
+        # and the environment by the settings tree (its messages name the setting and its source).
+        resolved = resolve_settings(config=config)
+        engine_config = EngineConfig.from_settings(
+            resolved.settings, **{name: value for name, value in given.items()
+                                  if value is not None or name not in SETTING_OF})
+        if given["embedder"] is None and resolved.origins["embed.spec"] == "default":
+            saved = _persisted(engine_config.store, engine_config.state, engine_config.namespace, "embedder")
+            engine_config = replace(engine_config, embedder=saved or engine_config.embedder)
+        return cls(engine_config, embedder if not isinstance(embedder, str) else None)
 
     def _check_persisted_config(self) -> None:
         """The store remembers how it was built, so it reopens the same way."""
@@ -169,12 +196,66 @@ class Engine:
                     self.state.set_meta(self.config.namespace, key, scope)
         return f"{scope}:{self.config.namespace}"
 
-    def _persist_config(self) -> None:
+    def _shaping(self) -> dict[str, Any]:
+        """The settings that shape what this engine writes into the store."""
+        shaping: dict[str, Any] = {
+            "embedder": self.config.embedder, "model_id": self.embedder.model_id,
+            # (not the dimension: a remote embedder learns it only by calling the server; the model
+            # and its revision fix it, and the store checks it on upsert)
+            "revision": self.embedder.revision,
+            "max_tokens": self.config.max_tokens, "overlap": self.config.overlap,
+            "max_chars": self.config.max_chars}
+        if isinstance(self.store, TextAnalyzerStore):
+            shaping["bm25_analyzer"] = self.store.bm25_analyzer
+        if isinstance(self.store, QuantizedStore):
+            shaping["vector_dtype"] = self.store.vector_dtype  # recorded; a change re-quantizes the ANN
+        return shaping
+
+    def _check_shaping(self) -> None:
+        """Refuse an ingest that would leave chunks made two ways in one store. Settings a store
+        recorded before it knew them (an older ragline) are not checked, only recorded."""
+        saved = self.state.get_meta(self.config.namespace, "config")
+        if saved is None or not self.store.count():
+            return
+        recorded = json.loads(saved)
+        for name, value in self._shaping().items():
+            if name not in _REFUSED or name not in recorded or recorded[name] == value:
+                continue
+            setting, how = _REFUSED[name]
+            rechunk = ("; rebuild this namespace from its sources with the new value (ingest --rechunk with "
+                       "every source it was built from)") if name in _RECHUNKABLE else ""
+            raise ConfigError(
+                f"this store (namespace {self.config.namespace!r}) holds chunks made with {setting}="
+                f"{recorded[name]!r}; this ingest would add chunks made with {setting}={value!r}, mixing both "
+                f"in one index. {how.format(old=recorded[name])}{rechunk}; or ingest into a new store or "
+                "namespace (--store / --namespace). Searching with other chunk settings needs no change.")
+
+    def _drop_for_rechunk(self) -> int:
+        """``rechunk``: remove every document of this namespace from the store and the ledger, so
+        the run re-ingests its sources with the new settings (the embedding cache still answers
+        for chunk texts it has seen)."""
+        doc_ids = [doc.doc_id for doc in self.ledger.all_documents()]
+        file_uris = [record.uri for record in self.ledger.files_under("")]
+        with commit_scope(self.store, self.state):
+            removed = self.store.delete(doc_ids) if doc_ids else 0
+            self.ledger.remove_documents(doc_ids)
+            for uri in file_uris:
+                self.ledger.forget_file(uri)
+        self.store.flush()
+        if self.store.count():
+            raise ConfigError(f"{self.store.count()} chunk(s) of namespace {self.config.namespace!r} have no ledger "
+                              "entry, so --rechunk cannot remove them: run `ragline verify --repair` first")
+        return removed
+
+    def _persist_config(self, *, rechunk: bool = False) -> None:
+        """Before an ingest writes anything: refuse settings that would mix with the store's
+        contents (or, with ``rechunk``, drop the namespace's documents), then record them."""
+        if rechunk:
+            self._drop_for_rechunk()
+        else:
+            self._check_shaping()
         with self.state.transaction():
-            self.state.set_meta(self.config.namespace, "config", json.dumps({
-                "embedder": self.config.embedder, "model_id": self.embedder.model_id,
-                "revision": self.embedder.revision, "max_tokens": self.config.max_tokens,
-                "overlap": self.config.overlap}))
+            self.state.set_meta(self.config.namespace, "config", json.dumps(self._shaping()))
 
     def __enter__(self) -> Engine:
         return self
@@ -193,9 +274,11 @@ class Engine:
     def ingest(self, paths: Sequence[str | Path], *, include: Sequence[str] = (),
                exclude: Sequence[str] = (), progress: Progress | None = None,
                on_listed: Any = None, multivector: bool = False,
-               follow_symlinks: bool = False) -> IngestReport:
+               follow_symlinks: bool = False, rechunk: bool = False) -> IngestReport:
         """Ingest files and folders. Symlinks are followed only while they stay inside the
-        folder given, unless ``follow_symlinks``; every entry not ingested is reported."""
+        folder given, unless ``follow_symlinks``; every entry not ingested is reported.
+        ``rechunk`` first drops this namespace's documents, so a store built with other chunk
+        settings is rebuilt from ``paths`` with these (documents from other sources are gone)."""
         started = time.perf_counter()
         store_path = self.store.path if isinstance(self.store, OnDiskStore) else None
         listings = [FolderSource(Path(path), include=list(include), exclude=list(exclude),
@@ -204,7 +287,7 @@ class Engine:
         if on_listed is not None:
             on_listed(sum(len(listing.items) for listing in listings))
         return self._ingest_listings(listings, progress, multivector=multivector, delete_missing=True,
-                                     started=started)
+                                     started=started, rechunk=rechunk)
 
     def ingest_items(self, items: Iterable[SourceItem], *, progress: Progress | None = None,
                      multivector: bool = False) -> IngestReport:
@@ -222,15 +305,18 @@ class Engine:
         return self._ingest_listings([listing], progress, multivector=multivector, delete_missing=False)
 
     def _ingest_listings(self, listings: list[Listing], progress: Progress | None, *, multivector: bool,
-                         delete_missing: bool, started: float | None = None) -> IngestReport:
+                         delete_missing: bool, started: float | None = None,
+                         rechunk: bool = False) -> IngestReport:
         started = time.perf_counter() if started is None else started
         report = IngestReport(namespace=self.config.namespace)
-        self._persist_config()
+        self._persist_config(rechunk=rechunk)
         report.chunks_deleted += replay_removals(self.store, self.state)  # a crashed run's leftovers
         settings = IngestSettings(self.config.max_file_bytes, self.config.batch_chunks,
                                   parse_workers=self.config.parse_workers,
                                   near_dup=NearDupConfig(threshold=self.config.near_dup_threshold),
-                                  max_doc_chars=self.config.max_doc_chars)
+                                  max_doc_chars=self.config.max_doc_chars,
+                                  index_every_chunks=self.config.index_every_chunks,
+                                  index_every_s=self.config.index_every_s)
         run = IngestRun(self.store, self.ledger, self.embedder, self.chunker, self.cache, settings,
                         report, progress, state=self.state)
         try:
@@ -431,6 +517,20 @@ class Engine:
         from ragline.verify import verify
 
         return verify(self.store, self.ledger, repair=repair, state=self.state)
+
+
+# Settings an ingest must not change on a store that holds chunks: the name users know each by,
+# and how to keep the old value. (The embedder and its revision are checked on open: a store
+# cannot even be searched with another model.)
+_REFUSED = {
+    "max_tokens": ("chunk max_tokens", "Re-run with --max-tokens {old} (RAGLINE_CHUNK__MAX_TOKENS)"),
+    "overlap": ("chunk overlap", "Re-run with --overlap {old} (RAGLINE_CHUNK__OVERLAP)"),
+    "max_chars": ("chunk max_chars", "Set chunk.max_chars = {old} (ragline.toml or RAGLINE_CHUNK__MAX_CHARS)"),
+    "bm25_analyzer": ("BM25 analyzer", "Use the ragline release that wrote this store (its analyzer is {old!r})"),
+    "model_id": ("embedding model", "Use the embedder the store was built with (model {old!r})"),
+}
+
+_RECHUNKABLE = ("max_tokens", "overlap", "max_chars", "bm25_analyzer")
 
 
 def _with_snippets(hits: list[Hit], query: str) -> list[Hit]:

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
+from ragline.settings import default
+
 _WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: float = 0.9     # Jaccard similarity of word shingles; 0 turns near-dup removal off
+    # Jaccard similarity of word shingles; 0 turns near-dup removal off
+    threshold: float = default("ingest.near_dup_threshold")
     shingle: int = 5           # words per shingle
     num_perm: int = 128
     min_shingles: int = 8      # shorter documents are left to exact dedup: too few shingles to judge

@@ -52,7 +52,6 @@ from ragline.embed.base import Embedder
 from ragline.errors import RaglineError, SourceError
 from ragline.ids import content_hash, make_doc_id
 from ragline.neardup import NearDupConfig, similarity
-from ragline.parse.base import DEFAULT_MAX_DOC_CHARS
 from ragline.parse.detect import EXTENSIONS
 from ragline.parse_stage import (
     DocUnit,
@@ -64,6 +63,7 @@ from ragline.parse_stage import (
     _run_in_worker,
 )
 from ragline.records import Chunk, Document, FailedItem, IngestReport, NotARegularFile, Outcome, SourceItem
+from ragline.settings import default
 from ragline.sources._files import MAX_KEPT_RECORD_PROBLEMS, dump_problems, load_problems, stream_hash, uri_exists
 from ragline.sources.folder import Listing
 from ragline.sources.jsonl import JsonlRecord, iter_jsonl_records
@@ -76,26 +76,19 @@ Progress = Callable[[str, int], None]
 
 @dataclass(frozen=True)
 class IngestSettings:
-    max_file_bytes: int = 20 * 2**20
-    batch_chunks: int = 256
-    retry_failed_reads: bool = True
-    # Parse processes: None = automatic (half the cores, at least one); 0 = parse on the
-    # coordinator thread. The pool starts only once a run has `pool_after` parse tasks, so small
-    # runs do not pay its start-up.
-    parse_workers: int | None = None
-    pool_after: int = 16
-    records_per_task: int = 256
-    embed_queue: int = 2
+    """One run's knobs; every default (and what it is for) is in ``ragline.settings.IngestSection``."""
+
+    max_file_bytes: int = default("ingest.max_file_bytes")
+    batch_chunks: int = default("ingest.batch_chunks")
+    retry_failed_reads: bool = default("ingest.retry_failed_reads")
+    parse_workers: int | None = default("ingest.parse_workers")
+    pool_after: int = default("ingest.pool_after")
+    records_per_task: int = default("ingest.records_per_task")
+    embed_queue: int = default("ingest.embed_queue")
     near_dup: NearDupConfig = field(default_factory=NearDupConfig)
-    # Characters of text one document (file or JSONL record) may yield; more fails as too_large.
-    max_doc_chars: int = DEFAULT_MAX_DOC_CHARS
-    # Derived indexes (ANN, BM25) are brought up to date after this many written chunks or
-    # seconds, whichever comes first, not only at the end: a 200k-document run that indexed
-    # everything at the end peaked at 3x the RSS it streamed with (README, streaming engine).
-    # A catch-up's transient memory grows with its step (50k documents, hashing embedder: peak
-    # 629 / 577 / 552 MiB at 16k / 8k / 4k steps, 635 MiB all at the end).
-    index_every_chunks: int = 4096
-    index_every_s: float = 120.0
+    max_doc_chars: int = default("ingest.max_doc_chars")
+    index_every_chunks: int = default("ingest.index_every_chunks")
+    index_every_s: float = default("ingest.index_every_s")
 
 
 def _return_free_heap() -> None:

@@ -8,33 +8,27 @@ Backends register a scheme with ``register_queue``; the built-in ones are import
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from ragline import registry
 from ragline.errors import ConfigError
 from ragline.queues.base import DeadLetter, Message, Queue
 
-# factory(the whole URI) -> Queue
+# factory(the whole URI) -> Queue; backends are found in ``ragline.registry`` (kind "queue").
 QueueFactory = Callable[[str], Queue]
-_REGISTRY: dict[str, QueueFactory] = {}
-_BUILTIN = {"redis": "ragline.queues.redis", "rediss": "ragline.queues.redis"}
 
 
 def register_queue(scheme: str, factory: QueueFactory) -> None:
-    _REGISTRY[scheme] = factory
+    registry.register("queue", scheme, factory)
 
 
 def open_queue(uri: str) -> Queue:
     scheme, sep, _ = uri.strip().partition(":")
     if not sep:
         raise ConfigError(f"the queue URI {uri!r} has no scheme: give e.g. redis://127.0.0.1:6379/0")
-    if scheme in _BUILTIN and scheme not in _REGISTRY:
-        importlib.import_module(_BUILTIN[scheme])
-    factory = _REGISTRY.get(scheme)
-    if factory is None:
-        known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
-        raise ConfigError(f"unknown queue scheme {scheme!r} in {uri!r}; known: {known}")
-    return factory(uri.strip())
+    factory = registry.resolve("queue", scheme, what=uri)
+    queue: Queue = factory(uri.strip())
+    return queue
 
 
 __all__ = ["DeadLetter", "Message", "Queue", "open_queue", "register_queue"]

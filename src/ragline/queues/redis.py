@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ragline.errors import ConfigError
-from ragline.queues import register_queue
 from ragline.queues.base import DeadLetter, Message
 
 DEFAULT_STREAM = "ragline:ingest"
@@ -158,6 +157,3 @@ class RedisQueue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-register_queue("redis", RedisQueue)
-register_queue("rediss", RedisQueue)

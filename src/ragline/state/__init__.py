@@ -9,12 +9,11 @@ Backends register a scheme with ``register_state``; the built-in ones are import
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from ragline.errors import ConfigError
+from ragline import registry
 from ragline.state.base import (
     DocRecord,
     EmbeddingCacheState,
@@ -33,24 +32,26 @@ from ragline.state.base import (
 StateFactory = Callable[[str, Any], State]
 # reader(rest, store URI, namespace, key) -> value: one meta value without opening the store
 MetaReader = Callable[[str, str, str, str], "str | None"]
-_REGISTRY: dict[str, tuple[StateFactory, MetaReader | None]] = {}
-_BUILTIN = {"sqlite": "ragline.state.sqlite", "postgresql": "ragline.state.postgres",
-            "postgres": "ragline.state.postgres"}
+
+
+class StateBackend(NamedTuple):
+    """What a state scheme's registry entry names (``ragline.registry``, kind "state"): how to
+    open it, and (optionally) how to read one meta value before any store is opened."""
+
+    open: StateFactory
+    read_meta: MetaReader | None = None
 
 
 def register_state(scheme: str, factory: StateFactory, read_meta: MetaReader | None = None) -> None:
-    _REGISTRY[scheme] = (factory, read_meta)
+    registry.register("state", scheme, StateBackend(factory, read_meta))
 
 
-def _backend(uri: str) -> tuple[str, tuple[StateFactory, MetaReader | None]]:
+def _backend(uri: str) -> tuple[str, StateBackend]:
     scheme, _, rest = uri.partition(":")
-    if scheme in _BUILTIN and scheme not in _REGISTRY:
-        importlib.import_module(_BUILTIN[scheme])
-    if scheme not in _REGISTRY:
-        known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
-        raise ConfigError(f"unknown state scheme {scheme!r} in {uri!r}; known: {known}")
+    target = registry.resolve("state", scheme, what=uri)
+    backend = target if isinstance(target, StateBackend) else StateBackend(target)
     # URL schemes keep their "//": a driver wants the whole URI back.
-    return (uri if rest.startswith("//") else rest), _REGISTRY[scheme]
+    return (uri if rest.startswith("//") else rest), backend
 
 
 def default_state_uri(store_uri: str) -> str:
@@ -66,14 +67,14 @@ def default_state_uri(store_uri: str) -> str:
 def open_state(uri: str | None, store: Any) -> State:
     """The state for ``store``: ``None`` is its default (``default_state_uri``)."""
     uri = (uri or "").strip() or default_state_uri(str(getattr(store, "uri", "")))
-    rest, (factory, _) = _backend(uri)
-    return factory(rest, store)
+    rest, backend = _backend(uri)
+    return backend.open(rest, store)
 
 
 def read_meta(uri: str | None, store_uri: str, namespace: str, key: str) -> str | None:
     """One persisted meta value, read before any engine is open (None when there is none yet)."""
-    rest, (_, reader) = _backend((uri or "").strip() or default_state_uri(store_uri))
-    return reader(rest, store_uri, namespace, key) if reader is not None else None
+    rest, backend = _backend((uri or "").strip() or default_state_uri(store_uri))
+    return backend.read_meta(rest, store_uri, namespace, key) if backend.read_meta is not None else None
 
 
 def local_state_file(store_uri: str) -> Path | None:
@@ -85,5 +86,5 @@ def local_state_file(store_uri: str) -> Path | None:
 
 
 __all__ = ["DocRecord", "EmbeddingCacheState", "FileRecord", "LedgerState", "MetaState", "NearDupState",
-           "RemovalJournal", "Removals", "State", "commit_scope", "default_state_uri", "local_state_file",
-           "open_state", "read_meta", "register_state", "replay_removals"]
+           "RemovalJournal", "Removals", "State", "StateBackend", "commit_scope", "default_state_uri",
+           "local_state_file", "open_state", "read_meta", "register_state", "replay_removals"]

@@ -555,11 +555,11 @@ def read_meta(uri: str, store_uri: str, namespace: str, key: str) -> str | None:
         conn.close()
 
 
-def _register() -> None:
-    from ragline.state import register_state
+def _backend() -> Any:
+    from ragline.state import StateBackend
 
-    for scheme in ("postgresql", "postgres"):
-        register_state(scheme, lambda rest, store: PostgresState(rest), read_meta)
+    return StateBackend(lambda rest, store: PostgresState(rest), read_meta)
 
 
-_register()
+# The registry entry of "postgresql" and "postgres" (ragline.registry).
+BACKEND = _backend()

@@ -418,10 +418,11 @@ def _read_meta(rest: str, store_uri: str, namespace: str, key: str) -> str | Non
     return read_meta(path, namespace, key) if path is not None else None
 
 
-def _register() -> None:
-    from ragline.state import register_state
+def _backend() -> Any:
+    from ragline.state import StateBackend
 
-    register_state("sqlite", open_sqlite_state, _read_meta)
+    return StateBackend(open_sqlite_state, _read_meta)
 
 
-_register()
+# The registry entry of "sqlite" (ragline.registry).
+BACKEND = _backend()

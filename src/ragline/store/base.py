@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ragline import registry
 from ragline.errors import ConfigError
 from ragline.records import Chunk, Hit
 
@@ -112,7 +112,18 @@ class GenerationStore(Protocol):
 class QuantizedStore(Protocol):
     """A store whose ANN index can keep vectors as float32, float16, int8 or binary."""
 
+    vector_dtype: str  # the dtype the ANN holds now
+
     def set_vector_dtype(self, dtype: str) -> None: ...
+
+
+@runtime_checkable
+class TextAnalyzerStore(Protocol):
+    """A store whose BM25 terms come from a named analyzer (the engine records it, so a store is
+    never filled by two analyzers)."""
+
+    @property
+    def bm25_analyzer(self) -> str: ...
 
 
 @runtime_checkable
@@ -161,16 +172,14 @@ class VerifiableStore(Protocol):
 
 
 # factory(rest of the URI, namespace, create=...): ``create=False`` (read-only commands) makes a
-# store or namespace that does not exist a ConfigError instead of creating it.
+# store or namespace that does not exist a ConfigError instead of creating it. Backends are found
+# in ``ragline.registry`` (kind "store"), imported on first use.
 StoreFactory = Callable[..., Store]
-_REGISTRY: dict[str, StoreFactory] = {}
-# Built-in backends, imported on first use (each module registers its schemes).
-_BUILTIN = {"local": "ragline.store.local", "milvus": "ragline.store.milvus",
-            "milvus-lite": "ragline.store.milvus"}
 
 
-def register_store(scheme: str, factory: StoreFactory) -> None:
-    _REGISTRY[scheme] = factory
+def register_store(scheme: str, factory: StoreFactory | str) -> None:
+    """Add a store scheme at run time (``factory`` or ``"module:attr"``); see ``ragline.registry``."""
+    registry.register("store", scheme, factory)
 
 
 def open_store(uri: str, namespace: str = "default", *, create: bool = True) -> Store:
@@ -179,13 +188,9 @@ def open_store(uri: str, namespace: str = "default", *, create: bool = True) -> 
     scheme, sep, rest = uri.partition(":")
     if not sep:
         scheme, rest = "local", uri  # a bare path means the embedded store
-    if scheme in _BUILTIN and scheme not in _REGISTRY:
-        importlib.import_module(_BUILTIN[scheme])
-    factory = _REGISTRY.get(scheme)
-    if factory is None:
-        known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
-        raise ConfigError(f"unknown store scheme {scheme!r} in {uri!r}; known: {known}")
-    return factory(rest, namespace, create=create)
+    factory = registry.resolve("store", scheme, what=uri)
+    store: Store = factory(rest, namespace, create=create)
+    return store
 
 
 def iter_batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:

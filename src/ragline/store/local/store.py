@@ -37,7 +37,7 @@ import numpy as np
 from ragline._faults import crashpoint
 from ragline.errors import ConfigError, StoreError
 from ragline.records import Chunk, Hit
-from ragline.store.base import Filter, metadata_tags, register_store
+from ragline.store.base import Filter, metadata_tags
 from ragline.store.filters import Condition, Not, is_native, metadata_numbers, parse_filter, to_sql
 from ragline.store.local._derived import DerivedIndexFiles
 from ragline.store.local._layout import (
@@ -56,7 +56,7 @@ from ragline.store.local._layout import (
 from ragline.store.local._multivector import _MULTIVECTOR_SCHEMA, MultivectorStore
 from ragline.store.local._verify import VerifyingStore
 from ragline.store.local.ann import DEFAULT_VECTOR_DTYPE, TRAIN_MAX, AnnIndex, check_dtype
-from ragline.store.local.bm25 import Bm25Index
+from ragline.store.local.bm25 import DEFAULT_ANALYZER, Bm25Index
 from ragline.store.local.db import chunked, connect
 
 # Row-id lists up to this long go to tantivy as they are (a term set of 4k ids costs ~2 ms).
@@ -208,6 +208,10 @@ class LocalStore(DerivedIndexFiles, MultivectorStore, VerifyingStore):
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{self.namespace}:{key}", value))
+
+    @property
+    def bm25_analyzer(self) -> str:
+        return DEFAULT_ANALYZER
 
     def set_vector_dtype(self, dtype: str) -> None:
         """Persist how the ANN index quantizes vectors; a change rebuilds it from SQLite (lazily)."""
@@ -652,10 +656,8 @@ class LocalStore(DerivedIndexFiles, MultivectorStore, VerifyingStore):
                 generation += (min(self.ann.applied_seq, self.bm25.applied_seq),)
             return generation
 
-def _open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
+def open_local(rest: str, namespace: str, *, create: bool = True) -> LocalStore:
     if not rest.strip():
         raise ConfigError("the store path is empty: give local:PATH, e.g. local:./ragline-data")
     return LocalStore(Path(rest), namespace, create=create)
 
-
-register_store("local", _open_local)
