@@ -149,7 +149,7 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
                       **({"doc_id": make_doc_id(namespace, item.uri)} if item.metadata["kind"] != "jsonl" else {})}
                      for item in items]
         try:
-            job = runtime.writer.submit(namespace, items, documents)
+            job = await asyncio.to_thread(runtime.writer.submit, namespace, items, documents)
         except QueueFull as exc:
             metrics.record_shed("/v1/documents")
             raise overloaded(str(exc), settings.retry_after_s) from None
@@ -188,10 +188,14 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
 
     @app.get("/v1/jobs/{job_id}", response_model=m.JobStatus, tags=["documents"])
     async def job_status(job_id: str, request: Request, namespace: str = Depends(tenant)) -> dict[str, Any]:
-        job = _runtime(request).writer.get(job_id, namespace)
-        if job is None:
+        runtime = _runtime(request)
+        job = runtime.writer.get(job_id, namespace)
+        if job is not None:
+            return job.to_dict()
+        stored = await _call(runtime, lambda: runtime.stored_job(job_id, namespace))
+        if stored is None:
             raise ApiError(404, "not_found", f"no job {job_id!r}")
-        return job.to_dict()
+        return stored
 
     @app.get("/v1/documents/{doc_id}", response_model=m.DocumentResponse, tags=["documents"])
     async def get_document(doc_id: str, request: Request, namespace: str = Depends(tenant)) -> m.DocumentResponse:

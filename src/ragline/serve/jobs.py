@@ -63,8 +63,12 @@ _URGENT, _JOB = 0, 1
 
 class Writer:
     def __init__(self, ingest: Ingest, *, queue_size: int = 16, nice: int = 10, jobs_kept: int = 10_000,
-                 on_change: Callable[[dict[str, int]], None] | None = None):
+                 on_change: Callable[[dict[str, int]], None] | None = None,
+                 persist: Callable[[Job], None] | None = None, persist_every_s: float = 1.0):
         self._ingest = ingest
+        # Other server processes answer GET /v1/jobs/{id} from what is persisted (state meta).
+        self._persist = persist
+        self._persist_every_s = persist_every_s
         self._queue_size = queue_size
         self._nice = nice
         self._jobs_kept = jobs_kept
@@ -89,6 +93,7 @@ class Writer:
             self._jobs[job.job_id] = job
             self._queued += 1
             self._forget_old()
+        self._save(job)
         self._tasks.put((_JOB, next(self._order), job))
         self._changed()
         return job
@@ -158,9 +163,15 @@ class Writer:
                 return
             job.state, job.started_at = "running", time.time()
         self._changed()
+        self._save(job)
+        saved_at = time.monotonic()
 
         def progress(stage: str, n: int) -> None:
+            nonlocal saved_at
             job.progress[stage] = job.progress.get(stage, 0) + n
+            if time.monotonic() - saved_at > self._persist_every_s:
+                saved_at = time.monotonic()
+                self._save(job)
 
         try:
             report = self._ingest(job.namespace, job.items, progress)
@@ -173,7 +184,16 @@ class Writer:
         finally:
             job.items = []  # the bytes are not needed any more
             job.finished_at = time.time()
+            self._save(job)
             self._changed()
+
+    def _save(self, job: Job) -> None:
+        if self._persist is None:
+            return
+        try:
+            self._persist(job)
+        except Exception as exc:  # noqa: BLE001  (this process still answers from memory)
+            log.warning("cannot persist job %s: %s", job.job_id, exc)
 
     def _forget_old(self) -> None:
         while len(self._jobs) > self._jobs_kept:

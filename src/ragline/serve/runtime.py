@@ -14,6 +14,7 @@ and store generation, so a write invalidates what it changed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from ragline.embed.base import Embedder
 from ragline.engine import Engine, EngineConfig
 from ragline.records import IngestReport, SourceItem
 from ragline.serve.batcher import QueryBatcher
-from ragline.serve.jobs import Writer
+from ragline.serve.jobs import Job, Writer
 from ragline.serve.keys import KEYS_NAMESPACE, KeyRegistry
 from ragline.serve.settings import ServeSettings
 from ragline.state import open_state
@@ -96,7 +97,7 @@ class Runtime:
             self._keys_store.close()
             raise
         self.writer = Writer(self._ingest, queue_size=settings.job_queue_size, nice=settings.ingest_nice,
-                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs)
+                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job)
 
     def _config(self, namespace: str, **options: Any) -> EngineConfig:
         return EngineConfig(store=self.settings.store, state=self.settings.state, namespace=namespace,
@@ -127,6 +128,19 @@ class Runtime:
         report = self.write_engine(namespace).ingest_items(items, progress=progress)
         metrics.record_ingest_report(report)
         return report
+
+    # ----- jobs seen by every server process (state meta, beside the keys) ----------------------
+    def _save_job(self, job: Job) -> None:
+        with self._keys_state.transaction():
+            self._keys_state.set_meta(KEYS_NAMESPACE, f"job:{job.job_id}", json.dumps(job.to_dict()))
+
+    def stored_job(self, job_id: str, namespace: str) -> dict[str, Any] | None:
+        """A job another server process accepted, if it belongs to ``namespace``."""
+        if not job_id.isalnum() or len(job_id) > 64:
+            return None
+        raw = self._keys_state.get_meta(KEYS_NAMESPACE, f"job:{job_id}")
+        job = json.loads(raw) if raw else None
+        return job if job is not None and job.get("namespace") == namespace else None
 
     def probe(self) -> None:
         """Raise unless the state and the store answer (``/readyz``)."""
