@@ -133,7 +133,8 @@ async def main() -> None:
 
             await run_for(2)
             alone = await run_for(args.seconds)
-            records = [{"id": f"{prefix}-{d['_id']}", "text": d["text"]} for d in corpus[offset:offset + args.ingest_docs]]
+            records = [{"id": f"{prefix}-{d['_id']}", "text": d["text"]}
+                       for d in corpus[offset:offset + args.ingest_docs]]
             job_id = (await client.post("/v1/documents", json={"records": records})).json()["job_id"]
             await asyncio.sleep(0.5)
             during = await run_for(args.seconds)
