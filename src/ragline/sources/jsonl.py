@@ -195,9 +195,7 @@ def is_jsonl(uri: str) -> bool:
     """Whether an item's name says JSONL (``.jsonl``, ``.ndjson``)."""
     from ragline.parse.detect import EXTENSIONS
 
-    name = uri.split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1]
-    suffix = name[name.rfind("."):].lower() if "." in name else ""
-    return EXTENSIONS.get(suffix) == "jsonl"
+    return EXTENSIONS.get(Path(uri).suffix.lower()) == "jsonl"  # the rule the runner had
 
 
 def jsonl_records_in(item: SourceItem, *, max_record_bytes: int | None = None) -> JsonlSource | None:
