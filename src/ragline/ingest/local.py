@@ -410,9 +410,8 @@ class IngestRun:
         batch.seq, self._next_seq = self._next_seq, self._next_seq + 1
         started = time.perf_counter()
         self.embedding.prepare(batch)
-        if batch.chunks:
-            self.report.cache_hits += len(batch.cached)
-            self._timed("cache", started, len(batch.chunks))
+        self.report.cache_hits += len(batch.cached)
+        self._timed("cache", started, len(batch.chunks))
         self._unwritten.append(batch)
         while True:
             try:
