@@ -23,14 +23,16 @@ from ragline.embed import open_embedder
 from ragline.embed.base import Embedder, TokenEmbedder
 from ragline.errors import ConfigError, QueryError
 from ragline.group import GROUP_BY, group_by_doc
+from ragline.ingest import IngestRun, IngestSettings, Progress
 from ragline.neardup import NearDupConfig
-from ragline.pipeline import IngestRun, IngestSettings, Progress
 from ragline.records import Hit, IngestReport, SourceItem
 from ragline.rerank import RERANKERS, rerank_maxsim
 from ragline.search import hybrid_search
 from ragline.settings import Settings, default, resolve_settings
 from ragline.snippet import highlight
-from ragline.sources.folder import FolderSource, Listing, file_uri
+from ragline.sources.base import Listing, Source
+from ragline.sources.folder import FolderSource, file_uri
+from ragline.sources.items import ItemsSource
 from ragline.state import commit_scope, open_state, read_meta, replay_removals
 from ragline.store import Filter, open_store
 from ragline.store.base import (
@@ -286,8 +288,8 @@ class Engine:
                                  follow_symlinks=follow_symlinks).list() for path in paths]
         if on_listed is not None:
             on_listed(sum(len(listing.items) for listing in listings))
-        return self._ingest_listings(listings, progress, multivector=multivector, delete_missing=True,
-                                     started=started, rechunk=rechunk)
+        return self._ingest_listings(listings, progress, multivector=multivector, started=started,
+                                     rechunk=rechunk)
 
     def ingest_items(self, items: Iterable[SourceItem], *, progress: Progress | None = None,
                      multivector: bool = False) -> IngestReport:
@@ -297,16 +299,19 @@ class Engine:
         a ``path``); the parser is chosen from the uri's extension, then by sniffing the bytes.
         The same stages, dedup, cache and reports as ``ingest``; nothing absent from ``items`` is
         deleted (use ``delete``)."""
-        listing = Listing(root_uri="items:")
-        for item in items:
-            if item.data is not None and not item.size:
-                item = replace(item, size=len(item.data))
-            listing.items.append(item)
-        return self._ingest_listings([listing], progress, multivector=multivector, delete_missing=False)
+        return self.ingest_sources([ItemsSource(items)], progress=progress, multivector=multivector)
+
+    def ingest_sources(self, sources: Iterable[Source], *, progress: Progress | None = None,
+                       multivector: bool = False) -> IngestReport:
+        """Ingest what any ``Source`` lists (``ragline.sources``). Documents of items gone from a
+        source are deleted when its listing is complete (a folder listed without errors); a
+        partial listing (``ItemsSource``) deletes nothing."""
+        started = time.perf_counter()
+        listings = [source.list() for source in sources]
+        return self._ingest_listings(listings, progress, multivector=multivector, started=started)
 
     def _ingest_listings(self, listings: list[Listing], progress: Progress | None, *, multivector: bool,
-                         delete_missing: bool, started: float | None = None,
-                         rechunk: bool = False) -> IngestReport:
+                         started: float | None = None, rechunk: bool = False) -> IngestReport:
         started = time.perf_counter() if started is None else started
         report = IngestReport(namespace=self.config.namespace)
         self._persist_config(rechunk=rechunk)
@@ -321,10 +326,9 @@ class Engine:
                         report, progress, state=self.state)
         try:
             # Vanished files go first: copies that were duplicates of them are then re-ingested
-            # in this same run rather than the next one.
-            if delete_missing:
-                for listing in listings:
-                    run.delete_missing(listing)
+            # in this same run rather than the next one. (Only complete listings delete.)
+            for listing in listings:
+                run.delete_missing(listing)
             run.ingest_listings(listings)
             run.finish()
         finally:

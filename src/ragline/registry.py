@@ -18,7 +18,7 @@ What each kind's entry must be (the callers in ``open_store`` / ``open_state`` /
     state     StateBackend(open, read_meta), or a factory(rest_of_uri, store) -> State
     embedder  factory(argument, **options) -> Embedder  (spec "name[-precision][:argument]")
     source    a Source class (``list()`` and ``read(item)``)
-    runner    an ingest runner class (``ragline.pipeline.IngestRun`` is the local one)
+    runner    an ingest runner class (``ragline.ingest.local.IngestRun`` is the local one)
     queue     factory(whole_uri) -> Queue
 
 Precedence: ``register()`` at run time, then the built-in table, then entry points (a plugin
@@ -54,10 +54,9 @@ BUILTIN: dict[str, dict[str, str]] = {
                  "hashing": "ragline.embed.specs:open_hashing",
                  "openai": "ragline.embed.specs:open_openai"},
     "source": {"folder": "ragline.sources.folder:FolderSource",
-               # written on the stages branch; listed so the name is reserved (resolve() says so if
-               # the class is not there yet)
-               "jsonl": "ragline.sources.jsonl:JsonlSource"},
-    "runner": {"local": "ragline.pipeline:IngestRun"},
+               "jsonl": "ragline.sources.jsonl:JsonlSource",
+               "items": "ragline.sources.items:ItemsSource"},
+    "runner": {"local": "ragline.ingest.local:IngestRun"},
     "queue": {"redis": "ragline.queues.redis:RedisQueue",
               "rediss": "ragline.queues.redis:RedisQueue"},
 }

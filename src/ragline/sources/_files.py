@@ -1,4 +1,4 @@
-"""File-level helpers of the ingest run, kept apart from ``pipeline.py``: whether a listed uri still
+"""File-level helpers of the ingest run, kept apart from the runner (``ragline.ingest``): whether a listed uri still
 exists, the streamed file hash, and the JSONL problems a file's ledger row keeps for re-runs.
 
     version, head = stream_hash(item)          # memory: one block, whatever the file's size

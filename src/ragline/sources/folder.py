@@ -3,6 +3,9 @@
     listing = FolderSource(Path("corpus"), include=["**/*.md"], exclude=["drafts/*"]).list()
     print(len(listing.items), listing.complete, listing.skipped)
 
+A ``Source`` (``list``/``read``) that ``ExpandsRecords``: its ``*.jsonl`` files are containers
+whose records the ingest runner streams through ``JsonlSource`` (``records_in``).
+
 Every entry of the folder ends up in exactly one place: ``items`` (regular files to ingest),
 ``skipped`` (not ingestible, with the reason: FIFOs, sockets, devices, dangling links, link loops,
 links leading out of the folder) or ``errors`` (could not be examined; the listing is then
@@ -27,9 +30,14 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ragline.errors import SourceError
 from ragline.records import FailedItem, SourceItem
+from ragline.sources.base import Listing
+from ragline.sources.jsonl import JsonlSource, jsonl_records_in
+
+__all__ = ["FolderSource", "Listing", "display_path", "file_uri", "path_uri"]
 
 
 def file_uri(path: Path) -> str:
@@ -75,20 +83,6 @@ def _not_regular(mode: int) -> str:
 
 
 @dataclass
-class Listing:
-    root_uri: str
-    items: list[SourceItem] = field(default_factory=list)
-    errors: list[FailedItem] = field(default_factory=list)
-    # Entries seen but not ingestible (with the reason); they do not make the listing incomplete.
-    skipped: list[FailedItem] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """True when no directory failed to list, so absent files really are gone."""
-        return not self.errors
-
-
-@dataclass
 class FolderSource:
     root: Path
     include: list[str] = field(default_factory=list)
@@ -105,23 +99,30 @@ class FolderSource:
             st = root.stat()
         except OSError as exc:
             if root.is_symlink():  # a dangling or looping link given as the source itself
-                listing = Listing(root_uri=path_uri(root))
+                listing = Listing(root_uri=path_uri(root), source=self)
                 listing.skipped.append(FailedItem(path_uri(root), "list", _link_problem(exc)))
                 return listing
             if exc.errno == errno.ENOENT:
                 raise SourceError(f"source path does not exist: {display_path(root)}") from exc
             raise SourceError(f"cannot read source path {display_path(root)}: {exc.strerror}") from exc
         if not stat.S_ISDIR(st.st_mode):
-            listing = Listing(root_uri=file_uri(root))
+            listing = Listing(root_uri=file_uri(root), source=self)
             self._add_file(listing, Path(os.path.realpath(root)), root.name, st)
             return listing
         real_root = os.path.realpath(root)
-        listing = Listing(root_uri=Path(real_root).as_uri().rstrip("/") + "/")
+        listing = Listing(root_uri=Path(real_root).as_uri().rstrip("/") + "/", source=self)
         ignored = {os.path.realpath(p) for p in self.ignore_paths}
         self._walk(listing, Path(real_root), "", real_root, {(st.st_dev, st.st_ino)}, ignored)
         listing.items.sort(key=lambda item: item.uri)
         listing.skipped.sort(key=lambda item: item.uri)
         return listing
+
+    def read(self, item: SourceItem) -> BinaryIO:
+        """The listed file, opened for reading (checked to still be a regular file)."""
+        return item.open()
+
+    def records_in(self, item: SourceItem, *, max_record_bytes: int | None = None) -> JsonlSource | None:
+        return jsonl_records_in(item, max_record_bytes=max_record_bytes)
 
     def _walk(self, listing: Listing, directory: Path, rel_dir: str, real_root: str,
               seen_dirs: set[tuple[int, int]], ignored: set[str]) -> None:

@@ -1,7 +1,11 @@
-"""JSONL records: one document per line, ``{"id": ..., "text": ..., "title"?: ..., **metadata}``.
+"""JSONL as a record source: one document per line, ``{"id": ..., "text": ..., "title"?: ..., **metadata}``.
 
+    listing = JsonlSource(Path("corpus.jsonl")).list()   # one item per record, bad lines as errors
     with open("corpus.jsonl", "rb") as handle:
         for record in iter_jsonl_records(handle, file_uri="file:///c.jsonl", max_record_bytes=2**20): ...
+
+``JsonlSource`` is a ``Source`` (``list``/``read``) and a ``RecordContainer`` (the ingest runner
+streams its ``records()``). Folders hand their ``*.jsonl`` files to it (``jsonl_records_in``).
 
 The file is read line by line (a stream, never the whole file), so its size does not matter;
 ``max_record_bytes`` bounds one line. A bad line is reported with its line number (as a record
@@ -28,9 +32,13 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from ragline.clean import scrub_surrogates
+from ragline.ids import content_hash
+from ragline.records import FailedItem, SourceItem
+from ragline.sources.base import Listing
 
 ID_KEYS = ("id", "_id", "doc_id")
 TEXT_KEYS = ("text", "content", "body")
@@ -175,3 +183,110 @@ def iter_jsonl_records(source: bytes | BinaryIO, file_uri: str, *,
         if isinstance(raw, str) and line_no == 1:
             raw = raw.lstrip("\ufeff")
         yield parse_record(raw, line_no, file_uri)
+
+
+def record_version(record: JsonlRecord, file_metadata: dict[str, Any]) -> str:
+    """A record's content version: its title, text and metadata (with its file's), so it changes
+    iff what the record would store changes. (The formula is kept: stores built before compare.)"""
+    return content_hash(f"{record.title}\x1f{record.text}\x1f{sorted({**file_metadata, **record.metadata}.items())}")
+
+
+def is_jsonl(uri: str) -> bool:
+    """Whether an item's name says JSONL (``.jsonl``, ``.ndjson``)."""
+    from ragline.parse.detect import EXTENSIONS
+
+    return EXTENSIONS.get(Path(uri).suffix.lower()) == "jsonl"  # the rule the runner had
+
+
+def jsonl_records_in(item: SourceItem, *, max_record_bytes: int | None = None) -> JsonlSource | None:
+    """The ``ExpandsRecords`` rule of folders and item lists: a ``*.jsonl`` item is a container of
+    records (unless its bytes turn out to be a PDF: ``holds_records`` after ``version``)."""
+    return JsonlSource(item, max_record_bytes=max_record_bytes) if is_jsonl(item.uri) else None
+
+
+class JsonlSource:
+    """The records of one JSONL file (or item) as a source of documents.
+
+    ``list()`` gives one ``SourceItem`` per record (uri ``FILE#ID``, ``version`` = the record's
+    content hash, ``data`` = its text as UTF-8, ``title``, ``metadata``); bad lines and repeated
+    ids are listing ``errors`` with their line (so a listing with bad lines is incomplete).
+    ``records()`` streams the same records for the ingest runner; ``version()`` hashes the whole
+    file as a stream, the cheap "did anything change" check before any record is parsed."""
+
+    def __init__(self, source: str | Path | SourceItem, *, max_record_bytes: int | None = None):
+        if isinstance(source, SourceItem):
+            self.item = source
+        else:
+            from ragline.sources.folder import display_path, file_uri
+
+            path = Path(source)
+            try:
+                st = path.stat()
+                stat_key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+            except OSError:
+                st, stat_key = None, ""
+            self.item = SourceItem(uri=file_uri(path), path=path, size=st.st_size if st else 0,
+                                   mtime_ns=st.st_mtime_ns if st else 0, stat_key=stat_key,
+                                   metadata={"path": display_path(path.name)})
+        self.max_record_bytes = max_record_bytes
+        self._holds_records = True
+
+    # ----- RecordContainer ----------------------------------------------------------------
+    def version(self) -> str:
+        from ragline.sources._files import stream_hash
+
+        version, head = stream_hash(self.item)
+        self._holds_records = not head.startswith(b"%PDF-")  # a PDF named .jsonl is parsed as a PDF
+        return version
+
+    def holds_records(self) -> bool:
+        return self._holds_records
+
+    def record_version(self, record: JsonlRecord) -> str:
+        return record_version(record, self.item.metadata)
+
+    def records(self) -> Iterator[JsonlRecord]:
+        """Every record in order. The first record with an id wins; a later one with the same id
+        comes back with its ``error`` set, so two versions of one document never both reach the
+        store."""
+        seen: set[str] = set()
+        with self.item.open() as stream:
+            for record in iter_jsonl_records(stream, self.item.uri, max_record_bytes=self.max_record_bytes):
+                if record.error is None:
+                    if record.uri in seen:
+                        yield JsonlRecord(
+                            uri=f"{self.item.uri}#line={record.line}", text="", line=record.line,
+                            error=f"duplicate id {record.metadata['record_id']!r} on line {record.line}: "
+                                  "the first record with this id is kept, this one is ignored")
+                        continue
+                    seen.add(record.uri)
+                yield record
+
+    # ----- Source ---------------------------------------------------------------------------
+    def list(self) -> Listing:
+        listing = Listing(root_uri=self.item.uri + "#", source=self)
+        try:
+            for record in self.records():
+                if record.error is not None:
+                    listing.errors.append(FailedItem(record.uri, "parse", record.error))
+                else:
+                    listing.items.append(self._item(record))
+        except OSError as exc:
+            listing.errors.append(FailedItem(self.item.uri, "read",
+                                             f"cannot read file: {exc.strerror or type(exc).__name__}"))
+        listing.items.sort(key=lambda item: item.uri)
+        return listing
+
+    def read(self, item: SourceItem) -> bytes:
+        """A listed record's text (UTF-8); ``FileNotFoundError`` when the record is gone."""
+        if item.data is not None:
+            return item.data
+        for record in self.records():
+            if record.error is None and record.uri == item.uri:
+                return record.text.encode("utf-8")
+        raise FileNotFoundError(2, f"no record {item.uri} in {self.item.uri}")
+
+    def _item(self, record: JsonlRecord) -> SourceItem:
+        data = record.text.encode("utf-8")
+        return SourceItem(uri=record.uri, data=data, size=len(data), version=self.record_version(record),
+                          title=record.title, metadata={**self.item.metadata, **record.metadata})
