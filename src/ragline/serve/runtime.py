@@ -29,6 +29,7 @@ from ragline.caches import MISSING, QueryVectorCache, ResultCache
 from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
 from ragline.engine import Engine, EngineConfig
+from ragline.llm import ChatClient, open_llm
 from ragline.records import IngestReport, SourceItem
 from ragline.serve.batcher import QueryBatcher
 from ragline.serve.jobs import Job, Writer
@@ -86,6 +87,10 @@ class Runtime:
         self.results = MeteredResults(settings.result_cache_size)
         self.batcher = QueryBatcher(self.embedder, window_s=settings.query_batch_window_s(),
                                     max_batch=settings.batch_max, on_batch=metrics.record_batch)
+        # The chat model of POST /v1/answer (None: not configured); one client, shared by requests.
+        self.llm: ChatClient | None = None
+        if settings.llm:
+            self.llm = open_llm(settings.llm, base_url=settings.llm_base_url)
         self.search_pool = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="ragline-search")
         self._lock = threading.Lock()
         self._readers: dict[str, ServedEngine] = {}
@@ -107,15 +112,30 @@ class Runtime:
                             embedder=self.settings.embedder, **options)
 
     def engine(self, namespace: str) -> ServedEngine:
-        """The namespace's reading engine (searches, documents, stats), opened on first use."""
+        """The namespace's reading engine (searches, documents, stats), opened on first use. With
+        ``cache`` (redis://) its result and query-vector caches are the shared ones, so every
+        worker and server on that Redis reuses each other's results; else the process's LRUs."""
         with self._lock:
             engine = self._readers.get(namespace)
             if engine is None:
-                engine = ServedEngine(self._config(namespace), self.embedder)
-                engine.query_vectors, engine.results = self.query_vectors, self.results
+                shared = self.settings.cache
+                engine = ServedEngine(self._config(namespace, cache=shared), self.embedder)
+                if not shared:
+                    engine.query_vectors, engine.results = self.query_vectors, self.results
                 engine.batcher = self.batcher if self.batcher.enabled else None
                 self._readers[namespace] = engine
             return engine
+
+    @staticmethod
+    def last_search_cached(engine: Engine) -> bool:
+        """Whether this thread's last search on ``engine`` was answered by its result cache."""
+        return bool(getattr(engine.results, "last_was_hit", lambda: False)())
+
+    @staticmethod
+    def forget_last_search(engine: Engine) -> None:
+        forget = getattr(engine.results, "forget_last", None)
+        if forget is not None:
+            forget()
 
     def write_engine(self, namespace: str) -> Engine:
         """The namespace's writing engine; call on the writer thread only. Parsing runs in that
@@ -166,6 +186,11 @@ class Runtime:
                 engine.state.close()
             finally:
                 engine.store.close()
+            if engine.results is not self.results:
+                engine.results.close()  # a shared (Redis) cache's connections
+                engine.query_vectors.close()
+        if self.llm is not None:
+            self.llm.close()
         self._keys_state.close()
         self._keys_store.close()
         if self.ingest_embedder is not self.embedder:

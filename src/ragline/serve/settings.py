@@ -56,8 +56,13 @@ class ServeSettings(BaseSettings):
     batch_max: int = Field(default=32, ge=1)
     query_cache_size: int = Field(default=4096, ge=0)
     result_cache_size: int = Field(default=4096, ge=0)
-    # A shared cache (redis://...), wired by the shared-cache work; None keeps them in-process.
+    # A shared result and query-vector cache for every worker and server (ragline.cache_redis),
+    # e.g. "redis://127.0.0.1:6379/0?ttl=600"; None keeps the in-process LRUs above.
     cache: str | None = None
+    # POST /v1/answer: a chat model ("openai:MODEL", any OpenAI-compatible server at llm_base_url;
+    # the key comes from $OPENAI_API_KEY). None: the route answers 503 llm_not_configured.
+    llm: str | None = None
+    llm_base_url: str | None = None
 
     @field_validator("store", "embedder")
     @classmethod
