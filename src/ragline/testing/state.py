@@ -118,6 +118,21 @@ class StateContract:
         # (Document ids are made from the namespace, so they never meet across namespaces.)
         assert state.first.ledger("other").all_documents() == []
 
+    def test_a_namespace_cannot_see_or_remove_anothers_documents(self, state: Any) -> None:
+        # A server looks documents up by an id its caller sent: the ledger is the last guard.
+        mine, theirs = state.first.ledger("tenant-a"), state.first.ledger("tenant-b")
+        _doc(mine, "da", "file:///a.md", text_hash="ha")
+        _doc(mine, "copy-a", "file:///a2.md", text_hash="ha", duplicate_of="da", chunks=())
+        _doc(theirs, "db", "file:///b.md", text_hash="hb")
+        assert theirs.document("da") is None and mine.document("db") is None
+        assert theirs.remove_documents(["da", "copy-a"]) == []
+        assert mine.document("da") is not None and mine.document("copy-a") is not None
+        assert mine.remove_documents(["db"]) == []
+        assert theirs.document("db") is not None
+        assert [d.doc_id for d in theirs.all_documents()] == ["db"]
+        assert mine.remove_documents(["da"]) == ["file:///a2.md"]
+        assert mine.document("da") is None and theirs.document("db") is not None
+
     def test_duplicates_and_their_removal(self, state: Any) -> None:
         ledger = state.first.ledger("ns")
         _doc(ledger, "orig", "file:///o.md", text_hash="same")
