@@ -341,6 +341,16 @@ class SQLiteState:
     def set_meta(self, namespace: str, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{namespace}:{key}", value))
 
+    def meta_items(self, namespace: str, prefix: str) -> list[tuple[str, str]]:
+        start = f"{namespace}:{prefix}"
+        # A key range, not LIKE (prefixes may hold % and _); keys compare as bytes.
+        rows = self.db.execute("SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                               (start, start + "\U0010ffff")).fetchall()
+        return [(key[len(namespace) + 1:], value) for key, value in rows]
+
+    def delete_meta(self, namespace: str, key: str) -> bool:
+        return self.db.execute("DELETE FROM meta WHERE key = ?", (f"{namespace}:{key}",)).rowcount > 0
+
     # ----- removal journal (the commit protocol's step 3; see ragline.state.base) -----------
     def journal_removal(self, namespace: str, token: str, payload: str) -> None:
         self.set_meta(namespace, f"removal:{token}", payload)

@@ -273,6 +273,22 @@ class StateContract:
         assert s.get_meta("ns", "config") == '{"a": 2}'
         assert s.get_meta("other", "config") is None
 
+    def test_meta_prefix_listing_and_delete(self, state: Any) -> None:
+        s = state.first
+        with s.transaction():
+            for key in ("job:b", "job:a", "job:c", "jobs", "job%x", "other:job:z"):
+                s.set_meta("ns", key, key.upper())
+            s.set_meta("ns2", "job:a", "elsewhere")
+        assert s.meta_items("ns", "job:") == [("job:a", "JOB:A"), ("job:b", "JOB:B"), ("job:c", "JOB:C")]
+        assert [k for k, _ in s.meta_items("ns", "job%")] == ["job%x"]  # no LIKE wildcards
+        assert s.meta_items("ns", "nothing:") == []
+        assert s.delete_meta("ns", "job:b") is True and s.delete_meta("ns", "job:b") is False
+        with s.transaction():
+            assert s.delete_meta("ns", "job:a") is True
+        assert [k for k, _ in s.meta_items("ns", "job:")] == ["job:c"]
+        assert s.get_meta("ns", "job:a") is None and s.get_meta("ns2", "job:a") == "elsewhere"
+        assert s.get_meta("ns", "other:job:z") == "OTHER:JOB:Z"
+
     def test_failed_transaction_leaves_nothing(self, state: Any) -> None:
         s = state.first
         ledger = s.ledger("ns")
