@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -105,7 +106,9 @@ class Runtime:
             self._keys_store.close()
             raise
         self.writer = Writer(self._ingest, queue_size=settings.job_queue_size, nice=settings.ingest_nice,
-                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job)
+                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job,
+                             retention_s=settings.job_retention_s)
+        self._pruned_at = float("-inf")
 
     def _config(self, namespace: str, **options: Any) -> EngineConfig:
         return EngineConfig(store=self.settings.store, state=self.settings.state, namespace=namespace,
@@ -156,6 +159,30 @@ class Runtime:
     def _save_job(self, job: Job) -> None:
         with self._keys_state.transaction():
             self._keys_state.set_meta(KEYS_NAMESPACE, f"job:{job.job_id}", json.dumps(job.to_dict()))
+        if job.finished_at is not None and time.monotonic() - self._pruned_at >= self.settings.job_prune_every_s:
+            self.prune_jobs()
+
+    def prune_jobs(self, now: float | None = None) -> int:
+        """Remove the stored records of jobs finished more than ``job_retention_s`` before ``now``,
+        and of the oldest finished beyond ``jobs_kept``; returns how many. Unfinished jobs stay."""
+        self._pruned_at = time.monotonic()
+        now = time.time() if now is None else now
+        finished: list[tuple[float, str]] = []
+        for key, raw in self._keys_state.meta_items(KEYS_NAMESPACE, "job:"):
+            try:
+                at = json.loads(raw).get("finished_at")
+            except (ValueError, AttributeError):
+                at = 0.0  # unreadable: nothing can answer from it
+            if at is not None:
+                finished.append((float(at), key))
+        finished.sort()
+        beyond = len(finished) - self.settings.jobs_kept
+        doomed = [key for i, (at, key) in enumerate(finished)
+                  if i < beyond or now - at > self.settings.job_retention_s]
+        with self._keys_state.transaction():
+            for key in doomed:
+                self._keys_state.delete_meta(KEYS_NAMESPACE, key)
+        return len(doomed)
 
     def stored_job(self, job_id: str, namespace: str) -> dict[str, Any] | None:
         """A job another server process accepted, if it belongs to ``namespace``."""

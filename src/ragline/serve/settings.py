@@ -44,6 +44,10 @@ class ServeSettings(BaseSettings):
     job_queue_size: int = Field(default=16, ge=1)
     # Finished jobs remembered for GET /v1/jobs/{id} (oldest forgotten first).
     jobs_kept: int = Field(default=10_000, ge=1)
+    # Finished jobs are forgotten this long after they finish (memory and the state's meta, where
+    # every server process reads them); the stored records are swept at most every job_prune_every_s.
+    job_retention_s: float = Field(default=24 * 3600.0, gt=0)
+    job_prune_every_s: float = Field(default=60.0, ge=0)
     # Nice increment of the writer thread, so ingestion yields the CPU to searches.
     ingest_nice: int = Field(default=10, ge=0, le=19)
     # Inference threads of the writer's own copy of a local model (auto, openvino, onnx), so an
