@@ -10,6 +10,7 @@ import json
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -58,7 +59,9 @@ def show(
 
 
 def _printable(value: object) -> object:
-    """Settings may hold credentials (a PostgreSQL URI's password): never print them."""
+    """Settings may hold credentials (a PostgreSQL URI's password, API keys): never print them."""
+    if isinstance(value, SecretStr):
+        return REDACTED if value.get_secret_value() else ""
     if not isinstance(value, str):
         return value
     from urllib.parse import urlsplit

@@ -564,6 +564,12 @@ def serve(
     embedder: EmbedderOpt = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Development only (127.0.0.1): no API keys, "
                                           "every request works in namespace 'default'.")] = False,
+    cache: Annotated[str | None, typer.Option("--cache", help="A result/query-vector cache shared by every "
+                                              "worker, e.g. redis://127.0.0.1:6379/0?ttl=600.")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="openai:MODEL for POST /v1/answer (any "
+                                            "OpenAI-compatible chat server; key from $OPENAI_API_KEY).")] = None,
+    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="The chat server, e.g. "
+                                                     "http://127.0.0.1:8080/v1.")] = None,
 ) -> None:
     """Serve search and ingestion over HTTP (README "HTTP server"; keys: RAGLINE_SERVE_API_KEYS,
     RAGLINE_SERVE_ADMIN_KEY; every other setting: RAGLINE_SERVE_*)."""
@@ -571,7 +577,8 @@ def serve(
     from ragline.serve.settings import ServeSettings
 
     given: dict[str, Any] = {"store": store, "state": state, "embedder": embedder,
-                             "auth": False if no_auth else None}
+                             "auth": False if no_auth else None, "cache": cache, "llm": llm,
+                             "llm_base_url": llm_base_url}
     launch(ServeSettings(host=host, port=port, workers=workers, **{k: v for k, v in given.items() if v is not None}))
 
 

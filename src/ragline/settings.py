@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -116,8 +116,70 @@ class SearchSettings(_Section):
     cache: str | None = None
 
 
+class ServeSection(_Section):
+    """``ragline serve`` (ragline.serve.settings.ServeSettings reads this section; its flat
+    ``RAGLINE_SERVE_<FIELD>`` variables still win over the tree's)."""
+
+    store: str = "local:ragline-data"
+    state: str | None = None
+    embedder: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # False (development only, on 127.0.0.1): no keys, every request works in namespace "default".
+    auth: bool = True
+    # "key1=namespace1,key2=namespace2": keys given by the operator (hashed in memory, never stored).
+    api_keys: SecretStr = SecretStr("")
+    admin_key: SecretStr | None = None
+    # Requests being worked on at once; beyond it 429 + Retry-After at once (not queued).
+    max_in_flight: int = Field(default=64, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
+    # Per-request deadline (504 deadline_exceeded).
+    deadline_s: float = Field(default=10.0, gt=0)
+    # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big.
+    search_threads: int = Field(default=16, ge=1, le=512)
+    # Uploads: bytes of one request body (checked while it streams in), and files per request.
+    max_upload_bytes: int = Field(default=20 * 2**20, ge=1)
+    max_files: int = Field(default=100, ge=1)
+    max_records: int = Field(default=10_000, ge=1)
+    # Ingest jobs waiting for the one writer thread; beyond it 429 + Retry-After.
+    job_queue_size: int = Field(default=16, ge=1)
+    # Finished jobs remembered for GET /v1/jobs/{id} (oldest forgotten first).
+    jobs_kept: int = Field(default=10_000, ge=1)
+    # Finished jobs are forgotten this long after they finish (memory and the state's meta, where
+    # every server process reads them); the stored records are swept at most every job_prune_every_s.
+    job_retention_s: float = Field(default=24 * 3600.0, gt=0)
+    job_prune_every_s: float = Field(default=60.0, ge=0)
+    # Nice increment of the writer thread, so ingestion yields the CPU to searches.
+    ingest_nice: int = Field(default=10, ge=0, le=19)
+    # Inference threads of the writer's own copy of a local model (auto, openvino, onnx), so an
+    # ingest neither holds the searches' model nor takes every core; 0 shares the search model.
+    ingest_threads: int = Field(default=1, ge=0, le=256)
+    # Micro-batching of query embeddings: wait at most this long for company (0 turns it off),
+    # or until this many queries are waiting. 2 ms: x1.19 and x1.36 the QPS of 0 (two runs) for
+    # 225 uncached dense queries at concurrency 32, OpenVINO MiniLM on 2 cores (README).
+    batch_window_ms: float = Field(default=2.0, ge=0)
+    batch_max: int = Field(default=32, ge=1)
+    query_cache_size: int = Field(default=4096, ge=0)
+    result_cache_size: int = Field(default=4096, ge=0)
+    # A shared result and query-vector cache for every worker and server (ragline.cache_redis),
+    # e.g. "redis://127.0.0.1:6379/0?ttl=600"; None keeps the in-process LRUs above.
+    cache: str | None = None
+    # POST /v1/answer: a chat model ("openai:MODEL", any OpenAI-compatible server at llm_base_url;
+    # the key comes from $OPENAI_API_KEY). None: the route answers 503 llm_not_configured.
+    llm: str | None = None
+    llm_base_url: str | None = None
+
+    @field_validator("store", "embedder")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
 SECTIONS: dict[str, type[_Section]] = {"store": StoreSettings, "embed": EmbedSettings, "chunk": ChunkSettings,
-                                       "ingest": IngestSection, "search": SearchSettings}
+                                       "ingest": IngestSection, "search": SearchSettings, "serve": ServeSection}
 
 # The file the next Settings() reads (set by load_settings; None: RAGLINE_CONFIG, else ./ragline.toml).
 _config_file: ContextVar[Path | None] = ContextVar("ragline_config_file", default=None)
@@ -166,6 +228,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     ingest: IngestSection = IngestSection()
     search: SearchSettings = SearchSettings()
+    serve: ServeSection = ServeSection()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -274,5 +337,5 @@ def _explain(exc: ValidationError, path: Path | None) -> str:
 
 
 __all__ = ["LEGACY_ENV", "SECTIONS", "ChunkSettings", "EmbedSettings", "IngestSection", "ResolvedSettings",
-           "SearchSettings", "Settings", "StoreSettings", "config_file", "default", "load_settings", "nest",
-           "resolve_settings", "setting_names"]
+           "SearchSettings", "ServeSection", "Settings", "StoreSettings", "config_file", "default", "load_settings",
+           "nest", "resolve_settings", "setting_names"]

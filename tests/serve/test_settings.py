@@ -43,3 +43,40 @@ def test_no_auth_is_refused_off_loopback():
 def test_the_parser_is_chosen_from_the_bytes_and_names_stay_names(data, name, kind, uri):
     assert sniff_kind(data, name) == kind
     assert upload_uri("t", name, kind) == uri
+
+
+def test_the_serve_section_of_the_settings_tree(monkeypatch, tmp_path):
+    """[serve] in ragline.toml < RAGLINE_SERVE__* < RAGLINE_SERVE_* (flat) < arguments."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for name in list(os.environ):
+        if name.startswith("RAGLINE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ragline.toml").write_text('[serve]\nport = 9100\nworkers = 3\nmax_in_flight = 5\n'
+                                           'api_keys = "toml-key=tenant-t"\nllm = "openai:from-toml"\n')
+    monkeypatch.setenv("RAGLINE_SERVE__WORKERS", "4")
+    monkeypatch.setenv("RAGLINE_SERVE__MAX_IN_FLIGHT", "6")
+    monkeypatch.setenv("RAGLINE_SERVE_MAX_IN_FLIGHT", "7")
+    settings = ServeSettings(llm="openai:argument")
+    assert (settings.port, settings.workers, settings.max_in_flight, settings.llm) == (9100, 4, 7, "openai:argument")
+    assert settings.key_map() == {"toml-key": "tenant-t"} and settings.batch_max == 32
+    (tmp_path / "ragline.toml").write_text('[serve]\nprot = 1\n')
+    with pytest.raises(ConfigError, match="serve.prot"):
+        ServeSettings()
+    # `ragline config show` lists the section, with where each value came from, keys redacted.
+    (tmp_path / "ragline.toml").write_text('[serve]\nport = 9100\napi_keys = "toml-key=tenant-t"\n')
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    shown = subprocess.run([sys.executable, "-m", "ragline.cli", "config", "show", "--json"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["settings"]
+    assert rows["serve.port"] == {"value": 9100, "source": "toml:ragline.toml"}
+    assert rows["serve.workers"] == {"value": 4, "source": "env:RAGLINE_SERVE__WORKERS"}
+    assert rows["serve.batch_max"] == {"value": 32, "source": "default"}
+    assert rows["serve.api_keys"]["value"] == "[REDACTED]" and "toml-key" not in shown.stdout

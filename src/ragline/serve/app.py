@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from ragline import metrics
+from ragline.answer import Answerer, Context
 from ragline.embed.base import Embedder
 from ragline.ids import make_doc_id
 from ragline.serve import models as m
@@ -115,15 +116,39 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
 
         def work() -> tuple[list[m.SearchHit], bool]:
             engine = runtime.engine(namespace)
-            runtime.results.forget_last()
+            runtime.forget_last_search(engine)
             with metrics.timed_search(body.mode):
                 hits = engine.search(body.query, body.k, mode=body.mode, filter=body.filters,  # type: ignore[arg-type]
                                      rerank=body.rerank, group_by=body.group_by)
-            return [m.SearchHit.of(hit) for hit in hits], runtime.results.last_was_hit()
+            return [m.SearchHit.of(hit) for hit in hits], runtime.last_search_cached(engine)
 
         hits, cached = await _call(runtime, work)
         return m.SearchResponse(hits=hits, mode=body.mode, cached=cached,
                                 took_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    # ----- answers with citations -------------------------------------------------------------
+    @app.post("/v1/answer", tags=["search"], response_model=None,
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": "events: citations, token (repeated), then done or error"},
+                         503: {"model": m.ErrorResponse}})
+    async def answer(body: m.AnswerRequest, request: Request,
+                     namespace: str = Depends(tenant)) -> StreamingResponse:
+        """Retrieve from the caller's namespace, then stream the chat model's answer as server-sent
+        events. A bad query is a JSON 400 before any event; a chat-model failure is an ``error`` event."""
+        runtime = _runtime(request)
+        if runtime.llm is None:
+            raise ApiError(503, "llm_not_configured", "no chat model is configured: start the server with "
+                           "--llm openai:MODEL (and --llm-base-url for a server other than OpenAI's)")
+        answerer = Answerer(runtime.engine(namespace), runtime.llm, k=body.k, mode=body.mode)
+
+        def retrieve() -> Context:
+            with metrics.timed_search(body.mode):
+                return answerer.retrieve(body.query, filters=body.filters,
+                                         max_context_tokens=body.max_context_tokens)
+
+        context = await _call(runtime, retrieve)
+        return StreamingResponse((event.sse() for event in answerer.generate(context)),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     # ----- documents and jobs -----------------------------------------------------------------
     @app.post("/v1/documents", status_code=202, response_model=m.JobAccepted, tags=["documents"],

@@ -65,7 +65,8 @@ _URGENT, _JOB = 0, 1
 class Writer:
     def __init__(self, ingest: Ingest, *, queue_size: int = 16, nice: int = 10, jobs_kept: int = 10_000,
                  on_change: Callable[[dict[str, int]], None] | None = None,
-                 persist: Callable[[Job], None] | None = None, persist_every_s: float = 1.0):
+                 persist: Callable[[Job], None] | None = None, persist_every_s: float = 1.0,
+                 retention_s: float = float("inf")):
         self._ingest = ingest
         # Other server processes answer GET /v1/jobs/{id} from what is persisted (state meta).
         self._persist = persist
@@ -73,6 +74,7 @@ class Writer:
         self._queue_size = queue_size
         self._nice = nice
         self._jobs_kept = jobs_kept
+        self._retention_s = retention_s
         self._on_change = on_change
         self._tasks: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._order = itertools.count()
@@ -197,9 +199,14 @@ class Writer:
             log.warning("cannot persist job %s: %s", job.job_id, exc)
 
     def _forget_old(self) -> None:
-        while len(self._jobs) > self._jobs_kept:
+        """Beyond ``jobs_kept``, or finished more than ``retention_s`` ago, the oldest finished
+        jobs are forgotten (oldest submitted first; an unfinished one stops the sweep)."""
+        expired_before = time.time() - self._retention_s
+        while self._jobs:
             oldest = next(iter(self._jobs.values()))
             if oldest.state in ("queued", "running"):
+                break
+            if len(self._jobs) <= self._jobs_kept and (oldest.finished_at or 0.0) >= expired_before:
                 break
             self._jobs.popitem(last=False)
 

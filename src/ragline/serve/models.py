@@ -21,6 +21,17 @@ class SearchRequest(BaseModel):
     rerank: Literal["maxsim"] | None = None
 
 
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(default=8, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    filters: dict[str, Any] | list[Any] | None = Field(
+        None, description="ragline's filter language as JSON (see ragline.store.filters)")
+    max_context_tokens: int | None = Field(None, ge=16, le=100_000)
+
+
 class SearchHit(BaseModel):
     chunk_id: str
     doc_id: str

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,6 +30,7 @@ from ragline.caches import MISSING, QueryVectorCache, ResultCache
 from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
 from ragline.engine import Engine, EngineConfig
+from ragline.llm import ChatClient, open_llm
 from ragline.records import IngestReport, SourceItem
 from ragline.serve.batcher import QueryBatcher
 from ragline.serve.jobs import Job, Writer
@@ -86,6 +88,10 @@ class Runtime:
         self.results = MeteredResults(settings.result_cache_size)
         self.batcher = QueryBatcher(self.embedder, window_s=settings.query_batch_window_s(),
                                     max_batch=settings.batch_max, on_batch=metrics.record_batch)
+        # The chat model of POST /v1/answer (None: not configured); one client, shared by requests.
+        self.llm: ChatClient | None = None
+        if settings.llm:
+            self.llm = open_llm(settings.llm, base_url=settings.llm_base_url)
         self.search_pool = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="ragline-search")
         self._lock = threading.Lock()
         self._readers: dict[str, ServedEngine] = {}
@@ -100,22 +106,39 @@ class Runtime:
             self._keys_store.close()
             raise
         self.writer = Writer(self._ingest, queue_size=settings.job_queue_size, nice=settings.ingest_nice,
-                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job)
+                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job,
+                             retention_s=settings.job_retention_s)
+        self._pruned_at = float("-inf")
 
     def _config(self, namespace: str, **options: Any) -> EngineConfig:
         return EngineConfig(store=self.settings.store, state=self.settings.state, namespace=namespace,
                             embedder=self.settings.embedder, **options)
 
     def engine(self, namespace: str) -> ServedEngine:
-        """The namespace's reading engine (searches, documents, stats), opened on first use."""
+        """The namespace's reading engine (searches, documents, stats), opened on first use. With
+        ``cache`` (redis://) its result and query-vector caches are the shared ones, so every
+        worker and server on that Redis reuses each other's results; else the process's LRUs."""
         with self._lock:
             engine = self._readers.get(namespace)
             if engine is None:
-                engine = ServedEngine(self._config(namespace), self.embedder)
-                engine.query_vectors, engine.results = self.query_vectors, self.results
+                shared = self.settings.cache
+                engine = ServedEngine(self._config(namespace, cache=shared), self.embedder)
+                if not shared:
+                    engine.query_vectors, engine.results = self.query_vectors, self.results
                 engine.batcher = self.batcher if self.batcher.enabled else None
                 self._readers[namespace] = engine
             return engine
+
+    @staticmethod
+    def last_search_cached(engine: Engine) -> bool:
+        """Whether this thread's last search on ``engine`` was answered by its result cache."""
+        return bool(getattr(engine.results, "last_was_hit", lambda: False)())
+
+    @staticmethod
+    def forget_last_search(engine: Engine) -> None:
+        forget = getattr(engine.results, "forget_last", None)
+        if forget is not None:
+            forget()
 
     def write_engine(self, namespace: str) -> Engine:
         """The namespace's writing engine; call on the writer thread only. Parsing runs in that
@@ -136,6 +159,30 @@ class Runtime:
     def _save_job(self, job: Job) -> None:
         with self._keys_state.transaction():
             self._keys_state.set_meta(KEYS_NAMESPACE, f"job:{job.job_id}", json.dumps(job.to_dict()))
+        if job.finished_at is not None and time.monotonic() - self._pruned_at >= self.settings.job_prune_every_s:
+            self.prune_jobs()
+
+    def prune_jobs(self, now: float | None = None) -> int:
+        """Remove the stored records of jobs finished more than ``job_retention_s`` before ``now``,
+        and of the oldest finished beyond ``jobs_kept``; returns how many. Unfinished jobs stay."""
+        self._pruned_at = time.monotonic()
+        now = time.time() if now is None else now
+        finished: list[tuple[float, str]] = []
+        for key, raw in self._keys_state.meta_items(KEYS_NAMESPACE, "job:"):
+            try:
+                at = json.loads(raw).get("finished_at")
+            except (ValueError, AttributeError):
+                at = 0.0  # unreadable: nothing can answer from it
+            if at is not None:
+                finished.append((float(at), key))
+        finished.sort()
+        beyond = len(finished) - self.settings.jobs_kept
+        doomed = [key for i, (at, key) in enumerate(finished)
+                  if i < beyond or now - at > self.settings.job_retention_s]
+        with self._keys_state.transaction():
+            for key in doomed:
+                self._keys_state.delete_meta(KEYS_NAMESPACE, key)
+        return len(doomed)
 
     def stored_job(self, job_id: str, namespace: str) -> dict[str, Any] | None:
         """A job another server process accepted, if it belongs to ``namespace``."""
@@ -166,6 +213,11 @@ class Runtime:
                 engine.state.close()
             finally:
                 engine.store.close()
+            if engine.results is not self.results:
+                engine.results.close()  # a shared (Redis) cache's connections
+                engine.query_vectors.close()
+        if self.llm is not None:
+            self.llm.close()
         self._keys_state.close()
         self._keys_store.close()
         if self.ingest_embedder is not self.embedder:

@@ -1,4 +1,5 @@
-"""The server's settings: arguments > ``RAGLINE_SERVE_*`` environment > defaults.
+"""The server's settings: arguments > ``RAGLINE_SERVE_*`` environment > the ``serve`` section of
+the settings tree (``[serve]`` in ragline.toml, ``RAGLINE_SERVE__*``) > defaults.
 
     settings = ServeSettings(store="local:./ragline-data", embedder="hashing:384", auth=False)
     RAGLINE_SERVE_API_KEYS="key1=tenant-a,key2=tenant-b" ragline serve --workers 2
@@ -9,62 +10,43 @@ so every setting has an environment variable; secrets (keys) are never printed.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any
+
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ragline.errors import ConfigError
+from ragline.settings import ServeSection, resolve_settings
 
 
-class ServeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RAGLINE_SERVE_", extra="ignore")
+class _TreeSource(PydanticBaseSettingsSource):
+    """The values ``[serve]`` in ragline.toml or ``RAGLINE_SERVE__*`` set (not the defaults)."""
 
-    store: str = "local:ragline-data"
-    state: str | None = None
-    embedder: str = "auto"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
-    # False (development only, on 127.0.0.1): no keys, every request works in namespace "default".
-    auth: bool = True
-    # "key1=namespace1,key2=namespace2": keys given by the operator (hashed in memory, never stored).
-    api_keys: SecretStr = SecretStr("")
-    admin_key: SecretStr | None = None
-    # Requests being worked on at once; beyond it 429 + Retry-After at once (not queued).
-    max_in_flight: int = Field(default=64, ge=1)
-    retry_after_s: int = Field(default=1, ge=1)
-    # Per-request deadline (504 deadline_exceeded).
-    deadline_s: float = Field(default=10.0, gt=0)
-    # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big.
-    search_threads: int = Field(default=16, ge=1, le=512)
-    # Uploads: bytes of one request body (checked while it streams in), and files per request.
-    max_upload_bytes: int = Field(default=20 * 2**20, ge=1)
-    max_files: int = Field(default=100, ge=1)
-    max_records: int = Field(default=10_000, ge=1)
-    # Ingest jobs waiting for the one writer thread; beyond it 429 + Retry-After.
-    job_queue_size: int = Field(default=16, ge=1)
-    # Finished jobs remembered for GET /v1/jobs/{id} (oldest forgotten first).
-    jobs_kept: int = Field(default=10_000, ge=1)
-    # Nice increment of the writer thread, so ingestion yields the CPU to searches.
-    ingest_nice: int = Field(default=10, ge=0, le=19)
-    # Inference threads of the writer's own copy of a local model (auto, openvino, onnx), so an
-    # ingest neither holds the searches' model nor takes every core; 0 shares the search model.
-    ingest_threads: int = Field(default=1, ge=0, le=256)
-    # Micro-batching of query embeddings: wait at most this long for company (0 turns it off),
-    # or until this many queries are waiting. 2 ms: x1.19 and x1.36 the QPS of 0 (two runs) for
-    # 225 uncached dense queries at concurrency 32, OpenVINO MiniLM on 2 cores (README).
-    batch_window_ms: float = Field(default=2.0, ge=0)
-    batch_max: int = Field(default=32, ge=1)
-    query_cache_size: int = Field(default=4096, ge=0)
-    result_cache_size: int = Field(default=4096, ge=0)
-    # A shared cache (redis://...), wired by the shared-cache work; None keeps them in-process.
-    cache: str | None = None
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for every field at once
 
-    @field_validator("store", "embedder")
+    def __call__(self) -> dict[str, Any]:
+        resolved = resolve_settings()
+        return {name.partition(".")[2]: value for name, value, origin in resolved.rows()
+                if name.startswith("serve.") and origin != "default"}
+
+
+class ServeSettings(ServeSection, BaseSettings):  # type: ignore[misc]
+    """The ``serve`` section of the settings tree (``ragline.settings.ServeSection``: every field
+    and default is there), read as its own settings object: arguments > ``RAGLINE_SERVE_<FIELD>``
+    (flat, what ``--workers N`` exports to each worker) > ``RAGLINE_SERVE__<FIELD>`` > ``[serve]``
+    in ragline.toml > defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGLINE_SERVE_", extra="ignore", frozen=False)
+
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TreeSource(settings_cls)
 
     def query_batch_window_s(self) -> float:
         return self.batch_window_ms / 1000

@@ -216,6 +216,14 @@ class MetaState(Protocol):
 
     def set_meta(self, namespace: str, key: str, value: str) -> None: ...
 
+    def meta_items(self, namespace: str, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of the namespace's meta keys that start with ``prefix``, by key."""
+        ...
+
+    def delete_meta(self, namespace: str, key: str) -> bool:
+        """Remove one key; True if it was there."""
+        ...
+
 
 @runtime_checkable
 class State(MetaState, Protocol):

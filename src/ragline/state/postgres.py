@@ -526,6 +526,17 @@ class PostgresState:
     def set_meta(self, namespace: str, key: str, value: str) -> None:
         self.set_raw_meta(f"{namespace}:{key}", value)
 
+    def meta_items(self, namespace: str, prefix: str) -> list[tuple[str, str]]:
+        start = f"{namespace}:{prefix}"
+        rows = self.execute("SELECT key, value FROM ragline_meta WHERE starts_with(key, %s) "
+                            "ORDER BY key COLLATE \"C\"", (start,)).fetchall()
+        return [(key[len(namespace) + 1:], value) for key, value in rows]
+
+    def delete_meta(self, namespace: str, key: str) -> bool:
+        # RETURNING, not rowcount: inside a pipelined transaction only a fetch waits for the result.
+        return bool(self.execute("DELETE FROM ragline_meta WHERE key = %s RETURNING key",
+                                 (f"{namespace}:{key}",)).fetchall())
+
     # ----- removal journal (the commit protocol's step 3; see ragline.state.base) -----------
     def journal_removal(self, namespace: str, token: str, payload: str) -> None:
         self.set_raw_meta(f"{namespace}:removal:{token}", payload)

@@ -81,8 +81,8 @@ class SQLiteLedger:
         return DocRecord(doc_id, uri, file_uri, version, text_hash, duplicate_of, tuple(json.loads(chunk_ids)))
 
     def document(self, doc_id: str) -> DocRecord | None:
-        row = self.db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE doc_id = ?",
-                              (doc_id,)).fetchone()
+        row = self.db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE doc_id = ? AND namespace = ?",
+                              (doc_id, self.namespace)).fetchone()
         return self._doc(row) if row else None
 
     def documents_of_file(self, file_uri: str) -> dict[str, DocRecord]:
@@ -132,7 +132,8 @@ class SQLiteLedger:
                 (*part, self.namespace))]
             self.db.execute(f"DELETE FROM documents WHERE duplicate_of IN ({marks}) AND namespace = ?",
                             (*part, self.namespace))
-            self.db.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part)
+            self.db.execute(f"DELETE FROM documents WHERE doc_id IN ({marks}) AND namespace = ?",
+                            (*part, self.namespace))
         for file_uri in set(orphaned):
             # Clearing the stat key makes the next run read, and so re-ingest, that file.
             self.db.execute("UPDATE files SET stat_key = '', version = NULL WHERE namespace = ? AND uri = ?",
@@ -339,6 +340,16 @@ class SQLiteState:
 
     def set_meta(self, namespace: str, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"{namespace}:{key}", value))
+
+    def meta_items(self, namespace: str, prefix: str) -> list[tuple[str, str]]:
+        start = f"{namespace}:{prefix}"
+        # A key range, not LIKE (prefixes may hold % and _); keys compare as bytes.
+        rows = self.db.execute("SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                               (start, start + "\U0010ffff")).fetchall()
+        return [(key[len(namespace) + 1:], value) for key, value in rows]
+
+    def delete_meta(self, namespace: str, key: str) -> bool:
+        return self.db.execute("DELETE FROM meta WHERE key = ?", (f"{namespace}:{key}",)).rowcount > 0
 
     # ----- removal journal (the commit protocol's step 3; see ragline.state.base) -----------
     def journal_removal(self, namespace: str, token: str, payload: str) -> None:

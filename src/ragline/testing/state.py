@@ -118,6 +118,21 @@ class StateContract:
         # (Document ids are made from the namespace, so they never meet across namespaces.)
         assert state.first.ledger("other").all_documents() == []
 
+    def test_a_namespace_cannot_see_or_remove_anothers_documents(self, state: Any) -> None:
+        # A server looks documents up by an id its caller sent: the ledger is the last guard.
+        mine, theirs = state.first.ledger("tenant-a"), state.first.ledger("tenant-b")
+        _doc(mine, "da", "file:///a.md", text_hash="ha")
+        _doc(mine, "copy-a", "file:///a2.md", text_hash="ha", duplicate_of="da", chunks=())
+        _doc(theirs, "db", "file:///b.md", text_hash="hb")
+        assert theirs.document("da") is None and mine.document("db") is None
+        assert theirs.remove_documents(["da", "copy-a"]) == []
+        assert mine.document("da") is not None and mine.document("copy-a") is not None
+        assert mine.remove_documents(["db"]) == []
+        assert theirs.document("db") is not None
+        assert [d.doc_id for d in theirs.all_documents()] == ["db"]
+        assert mine.remove_documents(["da"]) == ["file:///a2.md"]
+        assert mine.document("da") is None and theirs.document("db") is not None
+
     def test_duplicates_and_their_removal(self, state: Any) -> None:
         ledger = state.first.ledger("ns")
         _doc(ledger, "orig", "file:///o.md", text_hash="same")
@@ -257,6 +272,22 @@ class StateContract:
         s.set_meta("ns", "config", '{"a": 2}')
         assert s.get_meta("ns", "config") == '{"a": 2}'
         assert s.get_meta("other", "config") is None
+
+    def test_meta_prefix_listing_and_delete(self, state: Any) -> None:
+        s = state.first
+        with s.transaction():
+            for key in ("job:b", "job:a", "job:c", "jobs", "job%x", "other:job:z"):
+                s.set_meta("ns", key, key.upper())
+            s.set_meta("ns2", "job:a", "elsewhere")
+        assert s.meta_items("ns", "job:") == [("job:a", "JOB:A"), ("job:b", "JOB:B"), ("job:c", "JOB:C")]
+        assert [k for k, _ in s.meta_items("ns", "job%")] == ["job%x"]  # no LIKE wildcards
+        assert s.meta_items("ns", "nothing:") == []
+        assert s.delete_meta("ns", "job:b") is True and s.delete_meta("ns", "job:b") is False
+        with s.transaction():
+            assert s.delete_meta("ns", "job:a") is True
+        assert [k for k, _ in s.meta_items("ns", "job:")] == ["job:c"]
+        assert s.get_meta("ns", "job:a") is None and s.get_meta("ns2", "job:a") == "elsewhere"
+        assert s.get_meta("ns", "other:job:z") == "OTHER:JOB:Z"
 
     def test_failed_transaction_leaves_nothing(self, state: Any) -> None:
         s = state.first

@@ -1,0 +1,55 @@
+"""Finished job records expire: beyond ``jobs_kept`` (oldest first) and ``job_retention_s`` after
+they finish, both in memory and in the state's meta (where every server process reads them)."""
+
+from __future__ import annotations
+
+import time
+
+from ragline.serve.keys import KEYS_NAMESPACE
+from tests.serve.conftest import bearer, wait_job
+
+H = bearer("key-a")
+
+
+def _submit(client, n: int) -> str:
+    accepted = client.post("/v1/documents", json={"records": [{"id": f"r{n}", "text": f"record number {n}"}]},
+                           headers=H)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    assert wait_job(client, job_id, H)["state"] == "done"
+    return job_id
+
+
+def _stored(client) -> list[str]:
+    state = client.app.state.runtime._keys_state
+    return [key.removeprefix("job:") for key, _ in state.meta_items(KEYS_NAMESPACE, "job:")]
+
+
+def test_only_the_newest_jobs_kept_are_stored(make_client):
+    with make_client(api_keys="key-a=tenant-a", jobs_kept=2, job_prune_every_s=0) as client:
+        jobs = [_submit(client, n) for n in range(4)]
+        assert sorted(_stored(client)) == sorted(jobs[-2:])
+        assert client.get(f"/v1/jobs/{jobs[0]}", headers=H).status_code == 404
+        assert client.get(f"/v1/jobs/{jobs[-1]}", headers=H).json()["state"] == "done"
+
+
+def test_finished_jobs_expire_after_the_retention(make_client):
+    with make_client(api_keys="key-a=tenant-a", job_retention_s=3600) as client:
+        runtime = client.app.state.runtime
+        first, second = _submit(client, 1), _submit(client, 2)
+        assert sorted(_stored(client)) == sorted([first, second])
+        assert runtime.prune_jobs() == 0  # both finished moments ago
+        assert runtime.prune_jobs(now=time.time() + 3601) == 2
+        assert _stored(client) == []
+        # Another process (no memory of the jobs) answers from the state: now not found.
+        assert runtime.stored_job(first, "tenant-a") is None
+
+
+def test_jobs_finished_longer_ago_than_the_retention_are_forgotten_in_memory(make_client):
+    with make_client(api_keys="key-a=tenant-a", job_retention_s=0.5, job_prune_every_s=0) as client:
+        first = _submit(client, 1)
+        assert client.get(f"/v1/jobs/{first}", headers=H).status_code == 200
+        time.sleep(0.6)
+        second = _submit(client, 2)  # submitting sweeps memory; finishing sweeps the state
+        assert client.get(f"/v1/jobs/{first}", headers=H).status_code == 404
+        assert _stored(client) == [second]
