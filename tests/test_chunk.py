@@ -195,3 +195,54 @@ def test_batched_counts_and_carried_ids_change_no_cut(hashing_embedder, words, m
         assert span.text == text[span.start:span.end]
         assert list(span.text.ids) == hashing_embedder.tokenizer._plain.encode(
             span.text, add_special_tokens=False).ids
+
+
+# ----- chunk ids are frozen: a faster chunker must not make existing stores re-embed ------------
+# Computed with the chunker of commit 25e39da (which tokenized every chunk's text a second time),
+# before the chunker took each chunk's ids from the document's one tokenization.
+FROZEN_CHUNKS = {
+    ("good/tutorial-whatnow.html", 256, 32): (
+        ["1d63bbf792d3ccb214cf32a96a32e550", "818c0dfcec625c6f2cdaa2ceb0b0e299", "d90c1ddf83740095e6d3992e19ba50f7"],
+        [247, 253, 191], "2b636966f5c7f3a7"),
+    ("good/tutorial-whatnow.html", 64, 8): (
+        ["0990468897a3b843997a5f9e78eafc63", "634062e99edc972dfee3ba787a94ecaa", "50efc4d7cad09a459fc375130f11d027",
+         "2cba714eaff0022a52bfba6c2c24e8f7", "51cfb97db7b852134feaca877809e07d", "1b32d7cc963ab2fd80438713888c645d",
+         "5ffb590d4ec9eb5eff3f7bff6b30cc81", "33914604e9f8f223254142dd4f7b27c4", "449165e6661312807a2634cd13afd9fe",
+         "d23134d44905004f9f40facd9ff5ee17", "324604296da2eaabc19d3164fe250d24", "6454e8233c0606e076906abdd6c7c99c",
+         "9d16f595d3efb44088b73ef6c68cfb28", "9f8b4a0b6e705f6866b015441beb8990"],
+        [61, 55, 60, 61, 57, 48, 46, 61, 42, 53, 48, 58, 50, 35], "3e2ef65425291e4f"),
+    # Decomposed accents and control characters, cut small with a wide overlap: many cuts inside words.
+    ("encoding/unicode_nfd_controls.md", 32, 15): (
+        "690787d80d0a5c6c",  # xxh3-64 of the 32 chunk ids joined by spaces
+        [30, 32, 32, 32, 23, 32, 23, 32, 32, 22, 32, 32, 20, 25, 25, 32, 32, 24, 32, 27, 32, 32, 32, 31, 32, 24, 31,
+         32, 32, 23, 32, 22], "389a2fcd075d408a"),
+}
+
+
+@pytest.mark.parametrize("key", list(FROZEN_CHUNKS), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_chunk_ids_texts_and_token_ids_match_the_frozen_ones(hashing_embedder, key):
+    import numpy as np
+    import xxhash
+
+    from ragline.parse import parse_bytes
+    from tests.conftest import FIXTURES
+
+    rel, max_tokens, overlap = key
+    ids, counts, token_digest = FROZEN_CHUNKS[key]
+    uri = f"file:///fixtures/{rel}"
+    parsed = parse_bytes((FIXTURES / rel).read_bytes(), uri)
+    doc = Document(doc_id=make_doc_id("ns", uri), uri=uri, version="v", text=parsed.text, kind=parsed.kind,
+                   sections=parsed.sections, metadata={})
+    chunks = Chunker(hashing_embedder, 256, ChunkerConfig(max_tokens, overlap))(doc)
+    chunk_ids = [c.chunk_id for c in chunks]
+    if isinstance(ids, str):
+        assert xxhash.xxh3_64_hexdigest(" ".join(chunk_ids).encode()) == ids
+    else:
+        assert chunk_ids == ids
+    assert [c.token_count for c in chunks] == counts
+    # The ids carried to the embedder are the chunk's own tokens, as a separate encode gives them.
+    carried = np.concatenate([c.text.ids for c in chunks]).astype("<i4")
+    assert xxhash.xxh3_64_hexdigest(carried.tobytes()) == token_digest
+    for chunk in chunks:
+        assert list(chunk.text.ids) == hashing_embedder.tokenizer._plain.encode(chunk.text,
+                                                                                add_special_tokens=False).ids
