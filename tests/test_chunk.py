@@ -157,15 +157,23 @@ def test_max_chars_is_validated(hashing_embedder):
 @given(parts=st.lists(st.one_of(WORDS, BLOBS, st.text(max_size=30)), min_size=1, max_size=80),
        segment=st.integers(1, 300))
 def test_tokenizing_in_segments_gives_the_same_offsets(hashing_embedder, parts, segment):
-    from ragline.chunk import token_offsets
+    from ragline.chunk import token_ids, token_offsets
 
     text = " ".join(parts)
     whole = hashing_embedder.offsets(text)
     pieces = token_offsets(text, hashing_embedder, segment)
+    offsets, ids, words = token_ids(text, hashing_embedder, segment)
+    assert offsets == pieces and len(ids) == len(pieces)
     if all(len(run) <= segment for run in text.replace("\n", " ").replace("\t", " ").split(" ")):
         assert pieces == whole
+        # The ids, and where words change, are those of one encode of the whole text.
+        _, whole_ids, whole_words = hashing_embedder.encode_ids(text)
+        assert list(ids) == list(whole_ids)
+        assert [a != b for a, b in zip(words, words[1:])] == [a != b for a, b in zip(whole_words, whole_words[1:])]
     else:  # a run without whitespace longer than a segment is cut there: tokens stay in order
         assert all(0 <= a < b <= c < d <= len(text) for (a, b), (c, d) in zip(pieces, pieces[1:]))
+        if len(text) > segment:
+            assert words is None  # ... and no chunk may take ids from the cut run
 
 
 class _CountOnly:
@@ -246,3 +254,97 @@ def test_chunk_ids_texts_and_token_ids_match_the_frozen_ones(hashing_embedder, k
     for chunk in chunks:
         assert list(chunk.text.ids) == hashing_embedder.tokenizer._plain.encode(chunk.text,
                                                                                 add_special_tokens=False).ids
+
+
+# ----- one tokenization per document ------------------------------------------------------------
+# Text where a cut can fall inside a word, beside punctuation, in characters the normalizer drops
+# (zero-width space, form feed, combining accents, controls) or in whitespace it maps to a space.
+ODD = st.sampled_from(["\u200b", "\x0c", "\x0b", "\x1c", "\u0301", "e\u0301", "\u00a0", "\u3000", "\r\n", "\t",
+                       "\u2028", "unaffable", "tokenization's", "x\u200by", "ﬁ", "İ", "ß", "😀", "a" * 101, "\x00"])
+
+
+class _TextOnly:
+    """The embedder's tokenizer without ``encode_ids``: every chunk is tokenized on its own text."""
+
+    def __init__(self, tokenizer):
+        self.offsets, self.count, self.tokenize = tokenizer.offsets, tokenizer.count, tokenizer.tokenize
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, ODD, st.text(max_size=12)), min_size=1, max_size=200),
+       separators=st.lists(st.sampled_from([" ", "", "\n", "\u200b", " \u0301"]), min_size=1, max_size=5),
+       max_tokens=st.integers(8, 40), overlap_frac=st.floats(0, 0.45))
+def test_ids_sliced_from_the_document_are_the_chunks_own(hashing_embedder, parts, separators, max_tokens,
+                                                         overlap_frac):
+    """A chunk takes its slice of the document's ids only where that is what its own text gives:
+    the same spans, counts and ids as tokenizing every chunk on its own."""
+    text = "".join(part + separators[i % len(separators)] for i, part in enumerate(parts))
+    overlap = min(int(max_tokens * overlap_frac), max_tokens // 2 - 1)
+    spans = split(text, hashing_embedder, max_tokens, overlap)
+    alone = split(text, _TextOnly(hashing_embedder.tokenizer), max_tokens, overlap)
+    assert [(s.start, s.end, s.token_count) for s in spans] == [(s.start, s.end, s.token_count) for s in alone]
+    plain = hashing_embedder.tokenizer._plain
+    for span in spans:
+        assert span.text == text[span.start:span.end]
+        assert list(span.text.ids) == plain.encode(span.text, add_special_tokens=False).ids
+        assert len(span.text.ids) == span.token_count <= max_tokens
+
+
+class _Tally:
+    """The real model tokenizer, counting the characters each method is given."""
+
+    def __init__(self, tokenizer):
+        self.inner, self.encoded, self.alone = tokenizer, 0, 0
+        self.offsets, self.count, self.carry = tokenizer.offsets, tokenizer.count, tokenizer.carry
+
+    def encode_ids(self, text):
+        self.encoded += len(text)
+        return self.inner.encode_ids(text)
+
+    def tokenize(self, texts):
+        self.alone += sum(map(len, texts))
+        return self.inner.tokenize(texts)
+
+
+def test_a_document_is_tokenized_once(hashing_embedder):
+    from ragline.parse import parse_bytes
+    from tests.conftest import SAMPLES
+
+    for name, max_tokens, overlap in [("docs/python/library-copy.html", 254, 32), ("licences/apache-2.0.txt", 254, 32),
+                                      ("licences/apache-2.0.txt", 64, 8)]:
+        text = parse_bytes((SAMPLES / name).read_bytes(), f"file:///{name}").text
+        tally = _Tally(hashing_embedder.tokenizer)
+        spans = split(text, tally, max_tokens, overlap)
+        assert len(spans) >= 3 and tally.encoded == len(text)
+        # Only chunks cut inside a word (an overlap or a window that found no boundary) are
+        # tokenized again on their own; tokenizing every chunk again took over twice the text.
+        assert tally.encoded + tally.alone <= 1.15 * len(text), (name, tally.alone, len(text))
+        assert [(s.start, s.end, s.token_count) for s in spans] == [
+            (s.start, s.end, s.token_count) for s in split(text, _TextOnly(hashing_embedder.tokenizer), max_tokens,
+                                                           overlap)]
+
+
+def test_a_tokenizer_without_word_boundaries_tokenizes_every_chunk(tmp_path):
+    """Byte-level BPE puts the space before a word into its first token, so a chunk's own text
+    does not tokenize as in context: such a tokenizer gives no word numbers, and every chunk is
+    tokenized on its own text (with the same cuts and its own ids)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from ragline.embed.tokenizer import ModelTokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    text = " ".join(["The quick brown fox jumps over the lazy dog.", "Pack my box with five dozen liquor jugs!"] * 40)
+    bpe.train_from_iterator([text], trainers.BpeTrainer(vocab_size=300, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.save(str(tmp_path / "tokenizer.json"))
+    tokenizer = ModelTokenizer(tmp_path, 512)
+    assert tokenizer.encode_ids(text)[2] is None
+    tally = _Tally(tokenizer)
+    spans = split(text, tally, 24, 6)
+    assert tally.alone == sum(s.end - s.start for s in spans)
+    assert [(s.start, s.end, s.token_count) for s in spans] == [
+        (s.start, s.end, s.token_count) for s in split(text, _TextOnly(tokenizer), 24, 6)]
+    for span in spans:
+        assert list(span.text.ids) == bpe.encode(span.text, add_special_tokens=False).ids

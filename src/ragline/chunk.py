@@ -10,6 +10,10 @@ bound matters where the tokenizer gives up: WordPiece turns any word over 100 ch
 line without spaces, a hex or base64 blob) into one ``[UNK]`` token, which is then cut into
 pieces of ``max_chars``. ``Chunker`` maps it over documents and adds lineage: ids, char offsets,
 index, page and heading path.
+
+A document is tokenized once: with a ``DocumentTokenizer`` (the model tokenizer), a chunk that
+starts and ends at word boundaries takes its slice of the document's ids, which are exactly the
+ids of its own text; only chunks cut inside a word are tokenized on their own text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from ragline.errors import ConfigError
 from ragline.ids import content_hash, make_chunk_id
@@ -48,6 +54,18 @@ class TextTokenizer(Protocol):
     the chunk texts then reach the embedder already tokenized."""
 
     def tokenize(self, texts: Sequence[str]) -> Sequence[str]: ...
+
+
+@runtime_checkable
+class DocumentTokenizer(TextTokenizer, Protocol):
+    """A text tokenizer that also encodes a whole document once (``embed.tokenizer.ModelTokenizer``):
+    each chunk cut at word boundaries takes its slice of the document's ids."""
+
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+        """Char spans, ids and word numbers (None: words cannot be cut apart) of the tokens."""
+
+
+    def carry(self, text: str, ids: np.ndarray) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,22 @@ def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> in
     return best
 
 
+def _segment_bounds(text: str, segment: int) -> list[tuple[int, int]]:
+    """[start, stop) pieces of ``text`` of at most ``segment`` characters, each cut after
+    whitespace where there is some."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        stop = min(start + segment, len(text))
+        if stop < len(text):
+            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
+            if cut >= start:
+                stop = cut + 1
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
 def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGMENT) -> list[tuple[int, int]]:
     """``tokenizer.offsets(text)``, computed a segment at a time, each cut after whitespace.
 
@@ -97,16 +131,32 @@ def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGME
     if len(text) <= segment:
         return tokenizer.offsets(text)
     offsets: list[tuple[int, int]] = []
-    start = 0
-    while start < len(text):
-        stop = min(start + segment, len(text))
-        if stop < len(text):
-            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
-            if cut >= start:
-                stop = cut + 1
+    for start, stop in _segment_bounds(text, segment):
         offsets += [(a + start, b + start) for a, b in tokenizer.offsets(text[start:stop])]
-        start = stop
     return offsets
+
+
+def token_ids(text: str, tokenizer: DocumentTokenizer, segment: int = TOKENIZE_SEGMENT
+              ) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+    """``token_offsets`` with the ids and word numbers of the same tokens, from the same single
+    encode. The word numbers are None where a segment was cut inside a run without whitespace:
+    the tokens there are not those of the run's own text, so no chunk may take them."""
+    if len(text) <= segment:
+        return tokenizer.encode_ids(text)
+    offsets: list[tuple[int, int]] = []
+    ids: list[np.ndarray] = []
+    words: list[int] | None = []
+    for start, stop in _segment_bounds(text, segment):
+        piece_offsets, piece_ids, piece_words = tokenizer.encode_ids(text[start:stop])
+        offsets += [(a + start, b + start) for a, b in piece_offsets]
+        ids.append(piece_ids)
+        if words is not None and piece_words is not None and (
+                stop == len(text) or text[stop - 1] in " \n\t" or text[stop] in " \n\t"):
+            base = words[-1] + 1 if words else 0
+            words += [word + base for word in piece_words]
+        else:
+            words = None
+    return offsets, np.concatenate(ids) if ids else np.zeros(0, np.int32), words
 
 
 def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max_tokens: int,
@@ -126,10 +176,12 @@ def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max
 
 
 def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_tokens: int, overlap: int,
-          max_chars: int, recount: Callable[[str], int] | None) -> list[Span]:
+          max_chars: int, recount: Callable[[str], int] | None,
+          ranges: list[tuple[int, int] | None] | None = None) -> list[Span]:
     """Spans (without texts) of each chunk. With ``recount``, each chunk is re-counted on its own
     text and shortened until it fits; without, the in-context count is used and the caller checks
-    every chunk afterwards."""
+    every chunk afterwards. ``ranges`` receives each span's [start, end) token indices (None for
+    a piece of one over-long token)."""
     token_ends = [end for _, end in offsets]
     n = len(offsets)
     spans: list[Span] = []
@@ -137,8 +189,11 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
     while start < n:
         if offsets[start][1] - offsets[start][0] > max_chars:
             # One token longer than a whole chunk may be: cut its text, with no overlap.
-            spans += _split_long_token(text, tokenizer, offsets[start][0], offsets[start][1],
+            pieces = _split_long_token(text, tokenizer, offsets[start][0], offsets[start][1],
                                        max_tokens, max_chars)
+            spans += pieces
+            if ranges is not None:
+                ranges += [None] * len(pieces)
             start += 1
             continue
         end = min(start + max_tokens, n)
@@ -159,6 +214,8 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
                 break
             end -= max(1, count - max_tokens)
         spans.append(Span(char_start, char_end, count))
+        if ranges is not None:
+            ranges.append((start, end))
         if end >= n:
             break
         prev_end = end
@@ -187,26 +244,59 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
     max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
     if max_chars < 1:
         raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
-    offsets = token_offsets(text, tokenizer)
-    # Cut with the in-context counts, then count every chunk on its own text in one batched call
-    # (which also gives the token ids the embedder needs). A chunk that came out longer on its
-    # own than in context (rare: a cut inside a word) sends the document back to the careful
-    # path, which re-counts each chunk as it goes; where none does, both give the same cuts.
-    spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars, recount=None)
+    doc_ids: np.ndarray | None = None
+    words: list[int] | None = None
+    if isinstance(tokenizer, DocumentTokenizer):
+        offsets, doc_ids, words = token_ids(text, tokenizer)
+    else:
+        offsets = token_offsets(text, tokenizer)
+    # Cut with the in-context counts, then count every chunk on its own text (which also gives the
+    # token ids the embedder needs): from the document's ids where both cuts fall between words,
+    # else in one batched call. A chunk that came out longer on its own than in context (rare: a cut
+    # inside a word) sends the document back to the careful path, which re-counts each chunk as
+    # it goes; where none does, both give the same cuts.
+    ranges: list[tuple[int, int] | None] = []
+    spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars, recount=None, ranges=ranges)
     texts = [text[span.start:span.end] for span in spans]
-    pieces: Sequence[str | None]
-    if isinstance(tokenizer, TextTokenizer):
-        pieces = tokenizer.tokenize(texts)
-        counts = [len(piece.ids) for piece in pieces]  # type: ignore[attr-defined]
+    pieces: list[str | None]
+    counts: list[int]
+    if words is not None:
+        assert isinstance(tokenizer, DocumentTokenizer) and doc_ids is not None
+        pieces, counts = _carried(texts, doc_ids, words, ranges, tokenizer)
+    elif isinstance(tokenizer, TextTokenizer):
+        pieces = list(tokenizer.tokenize(texts))
+        counts = [len(piece.ids) for piece in pieces]  # type: ignore[union-attr]
     else:
         pieces, counts = [None] * len(texts), tokenizer.count(texts)
     if any(count > max_tokens for count in counts):
         spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars,
                       recount=lambda chunk: tokenizer.count([chunk])[0])
         texts = [text[span.start:span.end] for span in spans]
-        pieces = tokenizer.tokenize(texts) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
+        pieces = list(tokenizer.tokenize(texts)) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
         counts = [span.token_count for span in spans]
     return [Span(span.start, span.end, count, piece) for span, count, piece in zip(spans, counts, pieces)]
+
+
+def _carried(texts: list[str], doc_ids: np.ndarray, words: list[int], ranges: list[tuple[int, int] | None],
+             tokenizer: DocumentTokenizer) -> tuple[list[str | None], list[int]]:
+    """Each chunk text with its ids and count: the document's ids from its first to its last token
+    where both are cut from their neighbours at a word boundary (so the chunk's own text tokenizes
+    to exactly those), else tokenized on its own, all such chunks in one call."""
+    n = len(words)
+    pieces: list[str | None] = [None] * len(texts)
+    counts = [0] * len(texts)
+    alone: list[int] = []
+    for k, token_range in enumerate(ranges):
+        if token_range is not None:
+            start, end = token_range
+            if (start == 0 or words[start - 1] != words[start]) and (end == n or words[end - 1] != words[end]):
+                pieces[k], counts[k] = tokenizer.carry(texts[k], doc_ids[start:end]), end - start
+                continue
+        alone.append(k)
+    if alone:
+        for k, piece in zip(alone, tokenizer.tokenize([texts[k] for k in alone])):
+            pieces[k], counts[k] = piece, len(piece.ids)  # type: ignore[attr-defined]
+    return pieces, counts
 
 
 @dataclass(frozen=True)
