@@ -256,6 +256,23 @@ def test_chunk_ids_texts_and_token_ids_match_the_frozen_ones(hashing_embedder, k
                                                                                 add_special_tokens=False).ids
 
 
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, st.sampled_from(['."', "?')", '!")]', ":", ";\n", ".\n\n\n", "\n \n"]),
+                          st.text(alphabet=".!?:;\"')] \nab", max_size=8)), min_size=1, max_size=120))
+def test_boundaries_found_at_once_are_the_gaps_strengths(hashing_embedder, parts):
+    """The strongest gaps found from the text's newlines and terminators are those that asking
+    every gap finds."""
+    from ragline.chunk import _boundaries, _boundary_strength
+
+    text = " ".join(parts)
+    offsets = hashing_embedder.offsets(text)
+    found = _boundaries(text, offsets)
+    for strength in (3, 2, 1):
+        assert found.by_strength[strength] == [
+            i for i in range(1, len(offsets)) if _boundary_strength(text, offsets[i - 1][1], offsets[i][0]) == strength]
+
+
 # ----- one tokenization per document ------------------------------------------------------------
 # Text where a cut can fall inside a word, beside punctuation, in characters the normalizer drops
 # (zero-width space, form feed, combining accents, controls) or in whitespace it maps to a space.

@@ -64,7 +64,6 @@ class DocumentTokenizer(TextTokenizer, Protocol):
     def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
         """Char spans, ids and word numbers (None: words cannot be cut apart) of the tokens."""
 
-
     def carry(self, text: str, ids: np.ndarray) -> str: ...
 
 
@@ -89,18 +88,63 @@ def _boundary_strength(text: str, prev_end: int, next_start: int) -> int:
     return 0
 
 
-def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> int:
-    """Token index in (lo, hi] to end a chunk at (exclusive), preferring strong boundaries."""
-    best, best_strength = hi, 0
-    for i in range(hi, lo, -1):
-        if i >= len(offsets):
-            return len(offsets)
-        strength = _boundary_strength(text, offsets[i - 1][1], offsets[i][0])
-        if strength > best_strength:
-            best, best_strength = i, strength
-            if strength == 3:
-                break
-    return best
+class _Boundaries:
+    """Every token gap of a document by ``_boundary_strength`` (3, 2, 1; 0 is not kept), found
+    from the few places where text can end a paragraph, a sentence or a line rather than by asking
+    each gap: a chunk's window looks at ~100 gaps, the text holds a handful of such places."""
+
+    _TERMINATOR = re.compile(r"[.!?:;]")
+    _CLOSERS = frozenset("\"')]")
+
+    def __init__(self, text: str, starts: Sequence[int], ends: Sequence[int]):
+        n = len(starts)
+
+        def gap_at(position: int, width: int) -> int:
+            """The token index after the gap that holds text[position:position + width], or 0."""
+            i = bisect.bisect_right(starts, position)
+            return i if 0 < i < n and ends[i - 1] <= position and position + width <= starts[i] else 0
+
+        paragraph = {gap_at(m.start(), 2) for m in re.finditer(r"(?=\n\n)", text)}
+        line = {gap_at(m.start(), 1) for m in re.finditer(r"\n", text)}
+        sentence = set()
+        for match in self._TERMINATOR.finditer(text):
+            # The gap after a token that ends at the terminator or up to two closers after it
+            # (the three characters before the gap end with a terminator and closers only).
+            end = match.end()
+            for _ in range(3):
+                k = bisect.bisect_right(ends, end) - 1
+                if 0 <= k < n - 1 and ends[k] == end and starts[k + 1] > end:
+                    sentence.add(k + 1)
+                if end >= len(text) or text[end] not in self._CLOSERS:
+                    break
+                end += 1
+        paragraph.discard(0)
+        sentence -= paragraph
+        sentence.discard(0)
+        line -= paragraph | sentence
+        line.discard(0)
+        self.ends = ends
+        self.by_strength = {3: sorted(paragraph), 2: sorted(sentence), 1: sorted(line)}
+        self.sentence_starts = sorted(paragraph | sentence)  # strength >= 2
+
+    def best_cut(self, lo: int, hi: int) -> int:
+        """Token index in (lo, hi] to end a chunk at (exclusive): the last gap of the strongest
+        kind there, else ``hi``."""
+        for strength in (3, 2, 1):
+            gaps = self.by_strength[strength]
+            k = bisect.bisect_right(gaps, hi) - 1
+            if k >= 0 and gaps[k] > lo:
+                return gaps[k]
+        return hi
+
+    def first_sentence_start(self, lo: int, hi: int) -> int | None:
+        """The first token index in [lo, hi) after a paragraph or sentence end, if any."""
+        k = bisect.bisect_left(self.sentence_starts, lo)
+        return self.sentence_starts[k] if k < len(self.sentence_starts) and self.sentence_starts[k] < hi else None
+
+
+def _boundaries(text: str, offsets: list[tuple[int, int]]) -> _Boundaries:
+    return _Boundaries(text, [start for start, _ in offsets], [end for _, end in offsets])
 
 
 def _segment_bounds(text: str, segment: int) -> list[tuple[int, int]]:
@@ -182,8 +226,9 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
     text and shortened until it fits; without, the in-context count is used and the caller checks
     every chunk afterwards. ``ranges`` receives each span's [start, end) token indices (None for
     a piece of one over-long token)."""
-    token_ends = [end for _, end in offsets]
     n = len(offsets)
+    boundaries = _boundaries(text, offsets)
+    token_ends = boundaries.ends
     spans: list[Span] = []
     start = prev_end = 0
     while start < n:
@@ -202,7 +247,7 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
         if end < n:
             # Only look for a natural boundary in the last 40% of the window, and past the end of
             # the previous chunk (a window shortened by max_chars may reach little further).
-            end = _best_cut(text, offsets, max(start + max(1, ((end - start) * 3) // 5), prev_end), end)
+            end = boundaries.best_cut(max(start + max(1, ((end - start) * 3) // 5), prev_end), end)
         # Re-count on the chunk's own text: tokenisation at a cut can differ from in context.
         while True:
             char_start, char_end = offsets[start][0], offsets[end - 1][1]
@@ -222,10 +267,9 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
         next_start = max(end - overlap, start + 1)
         if overlap:
             # Begin the overlap at a sentence start when one lies inside it.
-            for i in range(next_start, end):
-                if _boundary_strength(text, offsets[i - 1][1], offsets[i][0]) >= 2:
-                    next_start = i
-                    break
+            sentence_start = boundaries.first_sentence_start(next_start, end)
+            if sentence_start is not None:
+                next_start = sentence_start
         # The next chunk must reach past this one within max_chars, or it would repeat it.
         while next_start < end and offsets[end][1] - offsets[next_start][0] > max_chars:
             next_start += 1
