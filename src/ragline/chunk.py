@@ -61,7 +61,7 @@ class DocumentTokenizer(TextTokenizer, Protocol):
     """A text tokenizer that also encodes a whole document once (``embed.tokenizer.ModelTokenizer``):
     each chunk cut at word boundaries takes its slice of the document's ids."""
 
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
         """Char spans, ids and word numbers (None: words cannot be cut apart) of the tokens."""
 
     def carry(self, text: str, ids: np.ndarray) -> str: ...
@@ -181,7 +181,7 @@ def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGME
 
 
 def token_ids(text: str, tokenizer: DocumentTokenizer, segment: int = TOKENIZE_SEGMENT
-              ) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+              ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
     """``token_offsets`` with the ids and word numbers of the same tokens, from the same single
     encode. The word numbers are None where a segment was cut inside a run without whitespace:
     the tokens there are not those of the run's own text, so no chunk may take them."""
@@ -189,18 +189,20 @@ def token_ids(text: str, tokenizer: DocumentTokenizer, segment: int = TOKENIZE_S
         return tokenizer.encode_ids(text)
     offsets: list[tuple[int, int]] = []
     ids: list[np.ndarray] = []
-    words: list[int] | None = []
+    words: list[np.ndarray] | None = []
+    base = 0  # word numbers go on across segments (each cut after whitespace ends a word)
     for start, stop in _segment_bounds(text, segment):
         piece_offsets, piece_ids, piece_words = tokenizer.encode_ids(text[start:stop])
         offsets += [(a + start, b + start) for a, b in piece_offsets]
         ids.append(piece_ids)
         if words is not None and piece_words is not None and (
                 stop == len(text) or text[stop - 1] in " \n\t" or text[stop] in " \n\t"):
-            base = words[-1] + 1 if words else 0
-            words += [word + base for word in piece_words]
+            words.append(piece_words + base)
+            base += int(piece_words[-1]) + 1 if len(piece_words) else 0
         else:
             words = None
-    return offsets, np.concatenate(ids) if ids else np.zeros(0, np.int32), words
+    return (offsets, np.concatenate(ids) if ids else np.zeros(0, np.int32),
+            None if words is None else np.concatenate(words) if words else np.zeros(0, np.int64))
 
 
 def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max_tokens: int,
@@ -289,7 +291,7 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
     if max_chars < 1:
         raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
     doc_ids: np.ndarray | None = None
-    words: list[int] | None = None
+    words: np.ndarray | None = None
     if isinstance(tokenizer, DocumentTokenizer):
         offsets, doc_ids, words = token_ids(text, tokenizer)
     else:
@@ -321,7 +323,7 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
     return [Span(span.start, span.end, count, piece) for span, count, piece in zip(spans, counts, pieces)]
 
 
-def _carried(texts: list[str], doc_ids: np.ndarray, words: list[int], ranges: list[tuple[int, int] | None],
+def _carried(texts: list[str], doc_ids: np.ndarray, words: np.ndarray, ranges: list[tuple[int, int] | None],
              tokenizer: DocumentTokenizer) -> tuple[list[str | None], list[int]]:
     """Each chunk text with its ids and count: the document's ids from its first to its last token
     where both are cut from their neighbours at a word boundary (so the chunk's own text tokenizes

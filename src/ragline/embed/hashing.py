@@ -36,7 +36,7 @@ class HashingEmbedder:
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
         return self.tokenizer.tokenize(texts)
 
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
         return self.tokenizer.encode_ids(text)
 
     def carry(self, text: str, ids: np.ndarray) -> TokenizedText:

@@ -87,7 +87,7 @@ class OnnxEmbedder:
         return self.tokenizer.tokenize(texts)
 
     # The chunker encodes each document once and slices the ids (see chunk.DocumentTokenizer).
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
         return self.tokenizer.encode_ids(text)
 
     def carry(self, text: str, ids: np.ndarray) -> TokenizedText:

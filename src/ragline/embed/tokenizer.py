@@ -64,7 +64,7 @@ class ModelTokenizer:
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._plain.encode(text, add_special_tokens=False).offsets
 
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[int] | None]:
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
         """Char spans, ids and word numbers of the tokens of ``text`` (no special tokens), from one
         encode. A text that starts and ends at a word boundary (where the word number changes)
         tokenizes to exactly its tokens in context when the pre-tokenizer cuts words by what
@@ -72,8 +72,8 @@ class ModelTokenizer:
         has). Other tokenizers (byte-level BPE, where a word carries the space before it) give no
         word numbers, and their chunks are tokenized on their own text."""
         encoding = self._plain.encode(text, add_special_tokens=False)
-        words = encoding.word_ids if self._local_words else None
-        return encoding.offsets, np.asarray(encoding.ids, dtype=np.int32), words  # type: ignore[return-value]
+        words = np.asarray(encoding.word_ids, dtype=np.int64) if self._local_words else None
+        return encoding.offsets, np.asarray(encoding.ids, dtype=np.int32), words
 
     def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
         """``text`` with ``ids`` (its tokens as ``encode_ids`` of a text holding it gave them)."""
