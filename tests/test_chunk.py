@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ragline.chunk import Chunker, ChunkerConfig, split
@@ -156,16 +156,27 @@ def test_max_chars_is_validated(hashing_embedder):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parts=st.lists(st.one_of(WORDS, BLOBS, st.text(max_size=30)), min_size=1, max_size=80),
        segment=st.integers(1, 300))
+@example(parts=["0\uc154"], segment=1)
 def test_tokenizing_in_segments_gives_the_same_offsets(hashing_embedder, parts, segment):
-    from ragline.chunk import token_offsets
+    from ragline.chunk import token_ids, token_offsets
 
     text = " ".join(parts)
     whole = hashing_embedder.offsets(text)
     pieces = token_offsets(text, hashing_embedder, segment)
+    offsets, ids, words = token_ids(text, hashing_embedder, segment)
+    assert offsets == pieces and len(ids) == len(pieces)
     if all(len(run) <= segment for run in text.replace("\n", " ").replace("\t", " ").split(" ")):
         assert pieces == whole
+        # The ids, and where words change, are those of one encode of the whole text.
+        _, whole_ids, whole_words = hashing_embedder.encode_ids(text)
+        assert list(ids) == list(whole_ids)
+        assert [a != b for a, b in zip(words, words[1:])] == [a != b for a, b in zip(whole_words, whole_words[1:])]
     else:  # a run without whitespace longer than a segment is cut there: tokens stay in order
-        assert all(0 <= a < b <= c < d <= len(text) for (a, b), (c, d) in zip(pieces, pieces[1:]))
+        # (two tokens may share a span: a Hangul syllable decomposes into two jamo tokens)
+        assert all(0 <= a < b <= len(text) for a, b in pieces)
+        assert all(a <= c and b <= d for (a, b), (c, d) in zip(pieces, pieces[1:]))
+        if len(text) > segment:
+            assert words is None  # ... and no chunk may take ids from the cut run
 
 
 class _CountOnly:
@@ -195,3 +206,165 @@ def test_batched_counts_and_carried_ids_change_no_cut(hashing_embedder, words, m
         assert span.text == text[span.start:span.end]
         assert list(span.text.ids) == hashing_embedder.tokenizer._plain.encode(
             span.text, add_special_tokens=False).ids
+
+
+# ----- chunk ids are frozen: a faster chunker must not make existing stores re-embed ------------
+# Computed with the chunker of commit 25e39da (which tokenized every chunk's text a second time),
+# before the chunker took each chunk's ids from the document's one tokenization.
+FROZEN_CHUNKS = {
+    ("good/tutorial-whatnow.html", 256, 32): (
+        ["1d63bbf792d3ccb214cf32a96a32e550", "818c0dfcec625c6f2cdaa2ceb0b0e299", "d90c1ddf83740095e6d3992e19ba50f7"],
+        [247, 253, 191], "2b636966f5c7f3a7"),
+    ("good/tutorial-whatnow.html", 64, 8): (
+        ["0990468897a3b843997a5f9e78eafc63", "634062e99edc972dfee3ba787a94ecaa", "50efc4d7cad09a459fc375130f11d027",
+         "2cba714eaff0022a52bfba6c2c24e8f7", "51cfb97db7b852134feaca877809e07d", "1b32d7cc963ab2fd80438713888c645d",
+         "5ffb590d4ec9eb5eff3f7bff6b30cc81", "33914604e9f8f223254142dd4f7b27c4", "449165e6661312807a2634cd13afd9fe",
+         "d23134d44905004f9f40facd9ff5ee17", "324604296da2eaabc19d3164fe250d24", "6454e8233c0606e076906abdd6c7c99c",
+         "9d16f595d3efb44088b73ef6c68cfb28", "9f8b4a0b6e705f6866b015441beb8990"],
+        [61, 55, 60, 61, 57, 48, 46, 61, 42, 53, 48, 58, 50, 35], "3e2ef65425291e4f"),
+    # Decomposed accents and control characters, cut small with a wide overlap: many cuts inside words.
+    ("encoding/unicode_nfd_controls.md", 32, 15): (
+        "690787d80d0a5c6c",  # xxh3-64 of the 32 chunk ids joined by spaces
+        [30, 32, 32, 32, 23, 32, 23, 32, 32, 22, 32, 32, 20, 25, 25, 32, 32, 24, 32, 27, 32, 32, 32, 31, 32, 24, 31,
+         32, 32, 23, 32, 22], "389a2fcd075d408a"),
+}
+
+
+@pytest.mark.parametrize("key", list(FROZEN_CHUNKS), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_chunk_ids_texts_and_token_ids_match_the_frozen_ones(hashing_embedder, key):
+    import numpy as np
+    import xxhash
+
+    from ragline.parse import parse_bytes
+    from tests.conftest import FIXTURES
+
+    rel, max_tokens, overlap = key
+    ids, counts, token_digest = FROZEN_CHUNKS[key]
+    uri = f"file:///fixtures/{rel}"
+    parsed = parse_bytes((FIXTURES / rel).read_bytes(), uri)
+    doc = Document(doc_id=make_doc_id("ns", uri), uri=uri, version="v", text=parsed.text, kind=parsed.kind,
+                   sections=parsed.sections, metadata={})
+    chunks = Chunker(hashing_embedder, 256, ChunkerConfig(max_tokens, overlap))(doc)
+    chunk_ids = [c.chunk_id for c in chunks]
+    if isinstance(ids, str):
+        assert xxhash.xxh3_64_hexdigest(" ".join(chunk_ids).encode()) == ids
+    else:
+        assert chunk_ids == ids
+    assert [c.token_count for c in chunks] == counts
+    # The ids carried to the embedder are the chunk's own tokens, as a separate encode gives them.
+    carried = np.concatenate([c.text.ids for c in chunks]).astype("<i4")
+    assert xxhash.xxh3_64_hexdigest(carried.tobytes()) == token_digest
+    for chunk in chunks:
+        assert list(chunk.text.ids) == hashing_embedder.tokenizer._plain.encode(chunk.text,
+                                                                                add_special_tokens=False).ids
+
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, st.sampled_from(['."', "?')", '!")]', ":", ";\n", ".\n\n\n", "\n \n"]),
+                          st.text(alphabet=".!?:;\"')] \nab", max_size=8)), min_size=1, max_size=120))
+def test_boundaries_found_at_once_are_the_gaps_strengths(hashing_embedder, parts):
+    """The strongest gaps found from the text's newlines and terminators are those that asking
+    every gap finds."""
+    from ragline.chunk import _boundaries, _boundary_strength
+
+    text = " ".join(parts)
+    offsets = hashing_embedder.offsets(text)
+    found = _boundaries(text, offsets)
+    for strength in (3, 2, 1):
+        assert found.by_strength[strength] == [
+            i for i in range(1, len(offsets)) if _boundary_strength(text, offsets[i - 1][1], offsets[i][0]) == strength]
+
+
+# ----- one tokenization per document ------------------------------------------------------------
+# Text where a cut can fall inside a word, beside punctuation, in characters the normalizer drops
+# (zero-width space, form feed, combining accents, controls) or in whitespace it maps to a space.
+ODD = st.sampled_from(["\u200b", "\x0c", "\x0b", "\x1c", "\u0301", "e\u0301", "\u00a0", "\u3000", "\r\n", "\t",
+                       "\u2028", "unaffable", "tokenization's", "x\u200by", "ﬁ", "İ", "ß", "😀", "a" * 101, "\x00"])
+
+
+class _TextOnly:
+    """The embedder's tokenizer without ``encode_ids``: every chunk is tokenized on its own text."""
+
+    def __init__(self, tokenizer):
+        self.offsets, self.count, self.tokenize = tokenizer.offsets, tokenizer.count, tokenizer.tokenize
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(WORDS, ODD, st.text(max_size=12)), min_size=1, max_size=200),
+       separators=st.lists(st.sampled_from([" ", "", "\n", "\u200b", " \u0301"]), min_size=1, max_size=5),
+       max_tokens=st.integers(8, 40), overlap_frac=st.floats(0, 0.45))
+def test_ids_sliced_from_the_document_are_the_chunks_own(hashing_embedder, parts, separators, max_tokens,
+                                                         overlap_frac):
+    """A chunk takes its slice of the document's ids only where that is what its own text gives:
+    the same spans, counts and ids as tokenizing every chunk on its own."""
+    text = "".join(part + separators[i % len(separators)] for i, part in enumerate(parts))
+    overlap = min(int(max_tokens * overlap_frac), max_tokens // 2 - 1)
+    spans = split(text, hashing_embedder, max_tokens, overlap)
+    alone = split(text, _TextOnly(hashing_embedder.tokenizer), max_tokens, overlap)
+    assert [(s.start, s.end, s.token_count) for s in spans] == [(s.start, s.end, s.token_count) for s in alone]
+    plain = hashing_embedder.tokenizer._plain
+    for span in spans:
+        assert span.text == text[span.start:span.end]
+        assert list(span.text.ids) == plain.encode(span.text, add_special_tokens=False).ids
+        assert len(span.text.ids) == span.token_count <= max_tokens
+
+
+class _Tally:
+    """The real model tokenizer, counting the characters each method is given."""
+
+    def __init__(self, tokenizer):
+        self.inner, self.encoded, self.alone = tokenizer, 0, 0
+        self.offsets, self.count, self.carry = tokenizer.offsets, tokenizer.count, tokenizer.carry
+
+    def encode_ids(self, text):
+        self.encoded += len(text)
+        return self.inner.encode_ids(text)
+
+    def tokenize(self, texts):
+        self.alone += sum(map(len, texts))
+        return self.inner.tokenize(texts)
+
+
+def test_a_document_is_tokenized_once(hashing_embedder):
+    from ragline.parse import parse_bytes
+    from tests.conftest import SAMPLES
+
+    for name, max_tokens, overlap in [("docs/python/library-copy.html", 254, 32), ("licences/apache-2.0.txt", 254, 32),
+                                      ("licences/apache-2.0.txt", 64, 8)]:
+        text = parse_bytes((SAMPLES / name).read_bytes(), f"file:///{name}").text
+        tally = _Tally(hashing_embedder.tokenizer)
+        spans = split(text, tally, max_tokens, overlap)
+        assert len(spans) >= 3 and tally.encoded == len(text)
+        # Only chunks cut inside a word (an overlap or a window that found no boundary) are
+        # tokenized again on their own; tokenizing every chunk again took over twice the text.
+        assert tally.encoded + tally.alone <= 1.15 * len(text), (name, tally.alone, len(text))
+        assert [(s.start, s.end, s.token_count) for s in spans] == [
+            (s.start, s.end, s.token_count) for s in split(text, _TextOnly(hashing_embedder.tokenizer), max_tokens,
+                                                           overlap)]
+
+
+def test_a_tokenizer_without_word_boundaries_tokenizes_every_chunk(tmp_path):
+    """Byte-level BPE puts the space before a word into its first token, so a chunk's own text
+    does not tokenize as in context: such a tokenizer gives no word numbers, and every chunk is
+    tokenized on its own text (with the same cuts and its own ids)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from ragline.embed.tokenizer import ModelTokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    text = " ".join(["The quick brown fox jumps over the lazy dog.", "Pack my box with five dozen liquor jugs!"] * 40)
+    bpe.train_from_iterator([text], trainers.BpeTrainer(vocab_size=300, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.save(str(tmp_path / "tokenizer.json"))
+    tokenizer = ModelTokenizer(tmp_path, 512)
+    assert tokenizer.encode_ids(text)[2] is None
+    tally = _Tally(tokenizer)
+    spans = split(text, tally, 24, 6)
+    assert tally.alone == sum(s.end - s.start for s in spans)
+    assert [(s.start, s.end, s.token_count) for s in spans] == [
+        (s.start, s.end, s.token_count) for s in split(text, _TextOnly(tokenizer), 24, 6)]
+    for span in spans:
+        assert list(span.text.ids) == bpe.encode(span.text, add_special_tokens=False).ids

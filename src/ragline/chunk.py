@@ -10,6 +10,10 @@ bound matters where the tokenizer gives up: WordPiece turns any word over 100 ch
 line without spaces, a hex or base64 blob) into one ``[UNK]`` token, which is then cut into
 pieces of ``max_chars``. ``Chunker`` maps it over documents and adds lineage: ids, char offsets,
 index, page and heading path.
+
+A document is tokenized once: with a ``DocumentTokenizer`` (the model tokenizer), a chunk that
+starts and ends at word boundaries takes its slice of the document's ids, which are exactly the
+ids of its own text; only chunks cut inside a word are tokenized on their own text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from ragline.errors import ConfigError
 from ragline.ids import content_hash, make_chunk_id
@@ -51,6 +57,17 @@ class TextTokenizer(Protocol):
     def tokenize(self, texts: Sequence[str]) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class DocumentTokenizer(TextTokenizer, Protocol):
+    """A text tokenizer that also encodes a whole document once (``embed.tokenizer.ModelTokenizer``):
+    each chunk cut at word boundaries takes its slice of the document's ids."""
+
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        """Char spans, ids and word numbers (None: words cannot be cut apart) of the tokens."""
+
+    def carry(self, text: str, ids: np.ndarray) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     start: int
@@ -72,18 +89,79 @@ def _boundary_strength(text: str, prev_end: int, next_start: int) -> int:
     return 0
 
 
-def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> int:
-    """Token index in (lo, hi] to end a chunk at (exclusive), preferring strong boundaries."""
-    best, best_strength = hi, 0
-    for i in range(hi, lo, -1):
-        if i >= len(offsets):
-            return len(offsets)
-        strength = _boundary_strength(text, offsets[i - 1][1], offsets[i][0])
-        if strength > best_strength:
-            best, best_strength = i, strength
-            if strength == 3:
-                break
-    return best
+class _Boundaries:
+    """Every token gap of a document by ``_boundary_strength`` (3, 2, 1; 0 is not kept), found
+    from the few places where text can end a paragraph, a sentence or a line rather than by asking
+    each gap: a chunk's window looks at ~100 gaps, the text holds a handful of such places."""
+
+    _TERMINATOR = re.compile(r"[.!?:;]")
+    _CLOSERS = frozenset("\"')]")
+
+    def __init__(self, text: str, starts: Sequence[int], ends: Sequence[int]):
+        n = len(starts)
+
+        def gap_at(position: int, width: int) -> int:
+            """The token index after the gap that holds text[position:position + width], or 0."""
+            i = bisect.bisect_right(starts, position)
+            return i if 0 < i < n and ends[i - 1] <= position and position + width <= starts[i] else 0
+
+        paragraph = {gap_at(m.start(), 2) for m in re.finditer(r"(?=\n\n)", text)}
+        line = {gap_at(m.start(), 1) for m in re.finditer(r"\n", text)}
+        sentence = set()
+        for match in self._TERMINATOR.finditer(text):
+            # The gap after a token that ends at the terminator or up to two closers after it
+            # (the three characters before the gap end with a terminator and closers only).
+            end = match.end()
+            for _ in range(3):
+                k = bisect.bisect_right(ends, end) - 1
+                if 0 <= k < n - 1 and ends[k] == end and starts[k + 1] > end:
+                    sentence.add(k + 1)
+                if end >= len(text) or text[end] not in self._CLOSERS:
+                    break
+                end += 1
+        paragraph.discard(0)
+        sentence -= paragraph
+        sentence.discard(0)
+        line -= paragraph | sentence
+        line.discard(0)
+        self.ends = ends
+        self.by_strength = {3: sorted(paragraph), 2: sorted(sentence), 1: sorted(line)}
+        self.sentence_starts = sorted(paragraph | sentence)  # strength >= 2
+
+    def best_cut(self, lo: int, hi: int) -> int:
+        """Token index in (lo, hi] to end a chunk at (exclusive): the last gap of the strongest
+        kind there, else ``hi``."""
+        for strength in (3, 2, 1):
+            gaps = self.by_strength[strength]
+            k = bisect.bisect_right(gaps, hi) - 1
+            if k >= 0 and gaps[k] > lo:
+                return gaps[k]
+        return hi
+
+    def first_sentence_start(self, lo: int, hi: int) -> int | None:
+        """The first token index in [lo, hi) after a paragraph or sentence end, if any."""
+        k = bisect.bisect_left(self.sentence_starts, lo)
+        return self.sentence_starts[k] if k < len(self.sentence_starts) and self.sentence_starts[k] < hi else None
+
+
+def _boundaries(text: str, offsets: list[tuple[int, int]]) -> _Boundaries:
+    return _Boundaries(text, [start for start, _ in offsets], [end for _, end in offsets])
+
+
+def _segment_bounds(text: str, segment: int) -> list[tuple[int, int]]:
+    """[start, stop) pieces of ``text`` of at most ``segment`` characters, each cut after
+    whitespace where there is some."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        stop = min(start + segment, len(text))
+        if stop < len(text):
+            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
+            if cut >= start:
+                stop = cut + 1
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
 def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGMENT) -> list[tuple[int, int]]:
@@ -98,16 +176,34 @@ def token_offsets(text: str, tokenizer: Tokenizer, segment: int = TOKENIZE_SEGME
     if len(text) <= segment:
         return tokenizer.offsets(text)
     offsets: list[tuple[int, int]] = []
-    start = 0
-    while start < len(text):
-        stop = min(start + segment, len(text))
-        if stop < len(text):
-            cut = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop), text.rfind("\t", start, stop))
-            if cut >= start:
-                stop = cut + 1
+    for start, stop in _segment_bounds(text, segment):
         offsets += [(a + start, b + start) for a, b in tokenizer.offsets(text[start:stop])]
-        start = stop
     return offsets
+
+
+def token_ids(text: str, tokenizer: DocumentTokenizer, segment: int = TOKENIZE_SEGMENT
+              ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+    """``token_offsets`` with the ids and word numbers of the same tokens, from the same single
+    encode. The word numbers are None where a segment was cut inside a run without whitespace:
+    the tokens there are not those of the run's own text, so no chunk may take them."""
+    if len(text) <= segment:
+        return tokenizer.encode_ids(text)
+    offsets: list[tuple[int, int]] = []
+    ids: list[np.ndarray] = []
+    words: list[np.ndarray] | None = []
+    base = 0  # word numbers go on across segments (each cut after whitespace ends a word)
+    for start, stop in _segment_bounds(text, segment):
+        piece_offsets, piece_ids, piece_words = tokenizer.encode_ids(text[start:stop])
+        offsets += [(a + start, b + start) for a, b in piece_offsets]
+        ids.append(piece_ids)
+        if words is not None and piece_words is not None and (
+                stop == len(text) or text[stop - 1] in " \n\t" or text[stop] in " \n\t"):
+            words.append(piece_words + base)
+            base += int(piece_words[-1]) + 1 if len(piece_words) else 0
+        else:
+            words = None
+    return (offsets, np.concatenate(ids) if ids else np.zeros(0, np.int32),
+            None if words is None else np.concatenate(words) if words else np.zeros(0, np.int64))
 
 
 def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max_tokens: int,
@@ -127,19 +223,25 @@ def _split_long_token(text: str, tokenizer: Tokenizer, start: int, end: int, max
 
 
 def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_tokens: int, overlap: int,
-          max_chars: int, recount: Callable[[str], int] | None) -> list[Span]:
+          max_chars: int, recount: Callable[[str], int] | None,
+          ranges: list[tuple[int, int] | None] | None = None) -> list[Span]:
     """Spans (without texts) of each chunk. With ``recount``, each chunk is re-counted on its own
     text and shortened until it fits; without, the in-context count is used and the caller checks
-    every chunk afterwards."""
-    token_ends = [end for _, end in offsets]
+    every chunk afterwards. ``ranges`` receives each span's [start, end) token indices (None for
+    a piece of one over-long token)."""
     n = len(offsets)
+    boundaries = _boundaries(text, offsets)
+    token_ends = boundaries.ends
     spans: list[Span] = []
     start = prev_end = 0
     while start < n:
         if offsets[start][1] - offsets[start][0] > max_chars:
             # One token longer than a whole chunk may be: cut its text, with no overlap.
-            spans += _split_long_token(text, tokenizer, offsets[start][0], offsets[start][1],
+            pieces = _split_long_token(text, tokenizer, offsets[start][0], offsets[start][1],
                                        max_tokens, max_chars)
+            spans += pieces
+            if ranges is not None:
+                ranges += [None] * len(pieces)
             start += 1
             continue
         end = min(start + max_tokens, n)
@@ -148,7 +250,7 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
         if end < n:
             # Only look for a natural boundary in the last 40% of the window, and past the end of
             # the previous chunk (a window shortened by max_chars may reach little further).
-            end = _best_cut(text, offsets, max(start + max(1, ((end - start) * 3) // 5), prev_end), end)
+            end = boundaries.best_cut(max(start + max(1, ((end - start) * 3) // 5), prev_end), end)
         # Re-count on the chunk's own text: tokenisation at a cut can differ from in context.
         while True:
             char_start, char_end = offsets[start][0], offsets[end - 1][1]
@@ -160,16 +262,17 @@ def _cuts(text: str, offsets: list[tuple[int, int]], tokenizer: Tokenizer, max_t
                 break
             end -= max(1, count - max_tokens)
         spans.append(Span(char_start, char_end, count))
+        if ranges is not None:
+            ranges.append((start, end))
         if end >= n:
             break
         prev_end = end
         next_start = max(end - overlap, start + 1)
         if overlap:
             # Begin the overlap at a sentence start when one lies inside it.
-            for i in range(next_start, end):
-                if _boundary_strength(text, offsets[i - 1][1], offsets[i][0]) >= 2:
-                    next_start = i
-                    break
+            sentence_start = boundaries.first_sentence_start(next_start, end)
+            if sentence_start is not None:
+                next_start = sentence_start
         # The next chunk must reach past this one within max_chars, or it would repeat it.
         while next_start < end and offsets[end][1] - offsets[next_start][0] > max_chars:
             next_start += 1
@@ -188,26 +291,59 @@ def split(text: str, tokenizer: Tokenizer, max_tokens: int, overlap: int,
     max_chars = CHARS_PER_TOKEN * max_tokens if max_chars is None else max_chars
     if max_chars < 1:
         raise ConfigError(f"max_chars must be at least 1 (got {max_chars})")
-    offsets = token_offsets(text, tokenizer)
-    # Cut with the in-context counts, then count every chunk on its own text in one batched call
-    # (which also gives the token ids the embedder needs). A chunk that came out longer on its
-    # own than in context (rare: a cut inside a word) sends the document back to the careful
-    # path, which re-counts each chunk as it goes; where none does, both give the same cuts.
-    spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars, recount=None)
+    doc_ids: np.ndarray | None = None
+    words: np.ndarray | None = None
+    if isinstance(tokenizer, DocumentTokenizer):
+        offsets, doc_ids, words = token_ids(text, tokenizer)
+    else:
+        offsets = token_offsets(text, tokenizer)
+    # Cut with the in-context counts, then count every chunk on its own text (which also gives the
+    # token ids the embedder needs): from the document's ids where both cuts fall between words,
+    # else in one batched call. A chunk that came out longer on its own than in context (rare: a cut
+    # inside a word) sends the document back to the careful path, which re-counts each chunk as
+    # it goes; where none does, both give the same cuts.
+    ranges: list[tuple[int, int] | None] = []
+    spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars, recount=None, ranges=ranges)
     texts = [text[span.start:span.end] for span in spans]
-    pieces: Sequence[str | None]
-    if isinstance(tokenizer, TextTokenizer):
-        pieces = tokenizer.tokenize(texts)
-        counts = [len(piece.ids) for piece in pieces]  # type: ignore[attr-defined]
+    pieces: list[str | None]
+    counts: list[int]
+    if words is not None:
+        assert isinstance(tokenizer, DocumentTokenizer) and doc_ids is not None
+        pieces, counts = _carried(texts, doc_ids, words, ranges, tokenizer)
+    elif isinstance(tokenizer, TextTokenizer):
+        pieces = list(tokenizer.tokenize(texts))
+        counts = [len(piece.ids) for piece in pieces]  # type: ignore[union-attr]
     else:
         pieces, counts = [None] * len(texts), tokenizer.count(texts)
     if any(count > max_tokens for count in counts):
         spans = _cuts(text, offsets, tokenizer, max_tokens, overlap, max_chars,
                       recount=lambda chunk: tokenizer.count([chunk])[0])
         texts = [text[span.start:span.end] for span in spans]
-        pieces = tokenizer.tokenize(texts) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
+        pieces = list(tokenizer.tokenize(texts)) if isinstance(tokenizer, TextTokenizer) else [None] * len(texts)
         counts = [span.token_count for span in spans]
     return [Span(span.start, span.end, count, piece) for span, count, piece in zip(spans, counts, pieces)]
+
+
+def _carried(texts: list[str], doc_ids: np.ndarray, words: np.ndarray, ranges: list[tuple[int, int] | None],
+             tokenizer: DocumentTokenizer) -> tuple[list[str | None], list[int]]:
+    """Each chunk text with its ids and count: the document's ids from its first to its last token
+    where both are cut from their neighbours at a word boundary (so the chunk's own text tokenizes
+    to exactly those), else tokenized on its own, all such chunks in one call."""
+    n = len(words)
+    pieces: list[str | None] = [None] * len(texts)
+    counts = [0] * len(texts)
+    alone: list[int] = []
+    for k, token_range in enumerate(ranges):
+        if token_range is not None:
+            start, end = token_range
+            if (start == 0 or words[start - 1] != words[start]) and (end == n or words[end - 1] != words[end]):
+                pieces[k], counts[k] = tokenizer.carry(texts[k], doc_ids[start:end]), end - start
+                continue
+        alone.append(k)
+    if alone:
+        for k, piece in zip(alone, tokenizer.tokenize([texts[k] for k in alone])):
+            pieces[k], counts[k] = piece, len(piece.ids)  # type: ignore[attr-defined]
+    return pieces, counts
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,12 @@ class HashingEmbedder:
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
         return self.tokenizer.tokenize(texts)
 
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        return self.tokenizer.encode_ids(text)
+
+    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
+        return self.tokenizer.carry(text, ids)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self.texts_embedded += len(texts)

@@ -86,6 +86,13 @@ class OnnxEmbedder:
         """The chunker's texts with their token ids: ``embed`` then does not tokenize them again."""
         return self.tokenizer.tokenize(texts)
 
+    # The chunker encodes each document once and slices the ids (see chunk.DocumentTokenizer).
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        return self.tokenizer.encode_ids(text)
+
+    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
+        return self.tokenizer.carry(text, ids)
+
     def _load(self):  # type: ignore[no-untyped-def]
         if self._session is None:
             import onnxruntime as ort

@@ -3,9 +3,10 @@
     pieces = tokenizer.tokenize(["chunk one", "chunk two"])   # TokenizedText: a str with its ids
     tokenizer.encode(pieces)                                    # the model's inputs, no re-tokenizing
 
-A chunk's text is tokenized once: the chunker counts its tokens with ``tokenize`` and keeps the
-ids on the text (``TokenizedText``), and every embedder that encodes through this class (ONNX,
-OpenVINO, hashing) builds the model's inputs from them instead of tokenizing the text again.
+A document's text is tokenized once: the chunker encodes the whole document (``encode_ids``),
+gives each chunk cut at word boundaries its slice of the ids (``carry``), and keeps them on the
+chunk's text (``TokenizedText``); every embedder that encodes through this class (ONNX, OpenVINO, hashing)
+builds the model's inputs from them instead of tokenizing the text again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class TokenizedText(str):
         return TokenizedText, (str(self), self.ids, self.tokenizer)
 
 
+# Pre-tokenizers whose word boundaries depend only on the characters at the boundary (whitespace,
+# punctuation, a change from word to non-word characters): a text cut at a word boundary holds the
+# same words, so the same tokens, as in context.
+_LOCAL_WORD_SPLITTERS = frozenset({"BertPreTokenizer", "Whitespace", "WhitespaceSplit"})
+
+
 class ModelTokenizer:
     def __init__(self, path: Path, max_tokens: int):
         self.max_tokens = max_tokens
@@ -48,6 +55,7 @@ class ModelTokenizer:
         self._encoder.no_padding()
         self._encoder.enable_truncation(max_length=max_tokens)
         self._specials: tuple[list[int], list[int], list[int], list[int], int] | None = None
+        self._local_words = type(self._plain.pre_tokenizer).__name__ in _LOCAL_WORD_SPLITTERS
 
     @property
     def vocab_size(self) -> int:
@@ -55,6 +63,21 @@ class ModelTokenizer:
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._plain.encode(text, add_special_tokens=False).offsets
+
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        """Char spans, ids and word numbers of the tokens of ``text`` (no special tokens), from one
+        encode. A text that starts and ends at a word boundary (where the word number changes)
+        tokenizes to exactly its tokens in context when the pre-tokenizer cuts words by what
+        stands at the cut alone: whitespace, or a punctuation mark (BERT's, as all-MiniLM-L6-v2
+        has). Other tokenizers (byte-level BPE, where a word carries the space before it) give no
+        word numbers, and their chunks are tokenized on their own text."""
+        encoding = self._plain.encode(text, add_special_tokens=False)
+        words = np.asarray(encoding.word_ids, dtype=np.int64) if self._local_words else None
+        return encoding.offsets, np.asarray(encoding.ids, dtype=np.int32), words
+
+    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
+        """``text`` with ``ids`` (its tokens as ``encode_ids`` of a text holding it gave them)."""
+        return TokenizedText(text, ids, self.key)
 
     def _carries_ids(self, text: str) -> bool:
         return isinstance(text, TokenizedText) and text.tokenizer == self.key
