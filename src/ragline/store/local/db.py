@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import numpy as np
 
 from ragline.errors import StoreError
 from ragline.store.filters import metadata_numbers
@@ -238,3 +241,14 @@ def _migrate_chunk_nums(conn: sqlite3.Connection) -> None:
 def chunked(values: list, size: int = MAX_VARIABLES):  # type: ignore[no-untyped-def]
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+# The chunk table's ``vector`` column: float16 bytes (searches and rescoring read them as float32).
+def encode_vector(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
