@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 STORE ?= local:ragline-data
 QUERY ?= How do I report a bug in Python?
 
-.PHONY: demo test test-fast lint eval bench clean
+.PHONY: demo test test-fast lint browser eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src
 	$(BIN)/mypy src
 
-test: lint
+# The web page's browser test (tests/serve/test_web.py) drives Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q chromium chromium-driver; } || \
+	  { echo "install chromium and chromium-driver (apt-get, as root) for the browser test" >&2; exit 1; }
+
+test: lint browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
