@@ -237,11 +237,12 @@ function progressText(job) {
   return parts.join(" · ");
 }
 
+// Progress counts documents per stage; the furthest stage against the job's documents fills the bar.
 function progressFraction(job) {
-  const p = job.progress || {};
-  const total = p.total ?? p.documents_total ?? p.files;
-  const done = p.done ?? p.processed ?? p.documents_done;
-  return typeof total === "number" && total > 0 && typeof done === "number" ? Math.min(1, done / total) : null;
+  const total = Array.isArray(job.documents) ? job.documents.length : (job.progress || {}).total;
+  const counts = Object.values(job.progress || {}).filter((v) => typeof v === "number");
+  if (!total || !counts.length) return null;
+  return Math.min(1, ((job.progress || {}).stored ?? Math.max(...counts)) / total);
 }
 
 function reportText(report) {
@@ -308,6 +309,10 @@ async function runUpload(event) {
 }
 
 // ---- stats -----------------------------------------------------------------------------------
+// The figures a reader looks for first; every other figure is listed under "more".
+const MAIN_STATS = ["namespace", "documents", "chunks", "duplicates", "files_failed", "embedder", "dim",
+  "vector_dtype", "disk_bytes", "embedding_cache_hit_rate", "query_cache_hit_rate", "result_cache_hit_rate", "updated_at"];
+
 function flatten(value, prefix, out) {
   for (const [k, v] of Object.entries(value)) {
     const name = prefix ? prefix + "." + k : k;
@@ -317,20 +322,37 @@ function flatten(value, prefix, out) {
   return out;
 }
 
+function statText(name, value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (name.endsWith("_bytes")) return (value / 2 ** 20).toFixed(2) + " MiB";
+  if (name.endsWith("_rate")) return (100 * value).toFixed(1) + " %";
+  if (name.endsWith("_at")) return new Date(value * 1000).toLocaleString();
+  return value.toLocaleString();
+}
+
+function statRow(dl, name, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = name.replace(/_/g, " ");
+  const dd = document.createElement("dd");
+  dd.textContent = statText(name, value);
+  dd.dataset.stat = name;
+  dl.append(dt, dd);
+}
+
 async function refreshStats() {
   showError($("stats-error"), null);
   try {
-    const stats = await api("/v1/stats");
+    const all = new Map(flatten(await api("/v1/stats"), "", []));
     const dl = $("stats");
     dl.innerHTML = "";
-    for (const [name, value] of flatten(stats, "", [])) {
-      const dt = document.createElement("dt");
-      dt.textContent = name;
-      const dd = document.createElement("dd");
-      dd.textContent = value === null ? "–" : String(value);
-      dd.dataset.stat = name;
-      dl.append(dt, dd);
-    }
+    for (const name of MAIN_STATS) if (all.has(name)) statRow(dl, name, all.get(name));
+    const more = document.createElement("details");
+    more.innerHTML = "<summary>more</summary>";
+    const rest = document.createElement("dl");
+    for (const [name, value] of all) if (!MAIN_STATS.includes(name)) statRow(rest, name, value);
+    more.appendChild(rest);
+    if (rest.childElementCount) { const dd = document.createElement("dd"); dd.className = "more"; dd.appendChild(more); dl.append(dd); }
   } catch (err) {
     showError($("stats-error"), err);
   }
