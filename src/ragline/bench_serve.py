@@ -43,11 +43,14 @@ _CRANFIELD = Path("datasets/cranfield")
 
 
 # ---- corpus and queries ------------------------------------------------------------------------
-def load_corpus(path: Path | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Records ({id, text, title}) and base queries: from a BEIR-style folder (corpus.jsonl,
-    queries.jsonl) or any folder of text files (queries are then drawn from its sentences)."""
+def load_corpus(path: Path | None) -> tuple[list[dict[str, Any]], list[Path], list[str]]:
+    """What to ingest and what to ask: a BEIR-style folder (corpus.jsonl, queries.jsonl) gives
+    records and its queries; any other folder gives its files (uploaded as they are) and queries
+    drawn from its text files' sentences, whose paragraphs are also the records to ingest later."""
     if path is None:
         path = _CRANFIELD if (_CRANFIELD / "corpus.jsonl").exists() else _SAMPLES
+    files: list[Path] = []
+    queries: list[str] = []
     if (path / "corpus.jsonl").exists():
         records = []
         for line in (path / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
@@ -55,22 +58,24 @@ def load_corpus(path: Path | None) -> tuple[list[dict[str, Any]], list[str]]:
                 row = json.loads(line)
                 records.append({"id": str(row["_id"]), "text": row["text"], "title": row.get("title") or None})
         queries_file = path / "queries.jsonl"
-        queries = [json.loads(line)["text"] for line in queries_file.read_text(encoding="utf-8").splitlines()
-                   if line.strip()] if queries_file.exists() else []
+        if queries_file.exists():
+            queries = [json.loads(line)["text"] for line in queries_file.read_text(encoding="utf-8").splitlines()
+                       if line.strip()]
     elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
         records = []
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".txt", ".md", ".rst"}):
-            text = file.read_text(encoding="utf-8", errors="replace")
-            if text.strip():
-                records.append({"id": str(file.relative_to(path)), "text": text, "title": file.stem})
-        queries = []
+        for file in files:
+            if file.suffix in {".txt", ".md", ".rst"}:
+                paragraphs = [p.strip() for p in file.read_text(encoding="utf-8", errors="replace").split("\n\n")]
+                records += [{"id": f"{file.stem}-{i}", "text": p, "title": file.stem}
+                            for i, p in enumerate(paragraphs) if len(p) > 80]
     else:
-        raise ConfigError(f"bench serve needs a folder (corpus.jsonl or text files), got {path}")
+        raise ConfigError(f"bench serve needs a folder (corpus.jsonl or documents), got {path}")
     if not records:
         raise ConfigError(f"no documents found in {path}")
     if not queries:
         queries = generated_queries(records, 200)
-    return records, queries
+    return records, files, queries
 
 
 def generated_queries(records: Sequence[dict[str, Any]], n: int, seed: int = 7) -> list[str]:
@@ -164,13 +169,19 @@ def running_server(store: str, *, embedder: str | None, workers: int = 1, log: P
             out.close()  # type: ignore[union-attr]
 
 
-def ingest(url: str, records: Sequence[dict[str, Any]], *, batch: int = 500, timeout: float = 1800.0,
-           headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Send ``records`` as JSON jobs and wait for all of them; returns the jobs' final states."""
+def ingest(url: str, records: Sequence[dict[str, Any]], *, files: Sequence[Path] = (), batch: int = 500,
+           timeout: float = 1800.0, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Send ``records`` as JSON jobs and ``files`` as multipart uploads (20 a request), and wait
+    for every job; returns the jobs' final states."""
     with httpx.Client(base_url=url, headers=headers, timeout=60.0) as client:
         job_ids = []
         for start in range(0, len(records), batch):
             response = client.post("/v1/documents", json={"records": list(records[start:start + batch])})
+            response.raise_for_status()
+            job_ids.append(response.json()["job_id"])
+        for start in range(0, len(files), 20):
+            parts = [("files", (file.name, file.read_bytes())) for file in files[start:start + 20]]
+            response = client.post("/v1/documents", files=parts)
             response.raise_for_status()
             job_ids.append(response.json()["job_id"])
         return [wait_job(client, job_id, timeout) for job_id in job_ids]
@@ -307,22 +318,23 @@ def bench_serve(*, url: str | None = None, corpus: Path | None = None, store: st
                 api_key: str | None = None, server_args: Sequence[str] = (), log: Path | None = None,
                 seed: int = 7) -> dict[str, Any]:
     """The full bench; ``requests`` per level defaults to max(200, 8 x concurrency)."""
-    records, base_queries = load_corpus(corpus)
+    records, files, base_queries = load_corpus(corpus)
     random.Random(seed).shuffle(base_queries)
-    # Held back from the first ingestion: the documents the overload run ingests.
+    # Held back from the first ingestion: the documents the overload run ingests (a folder of
+    # files is uploaded whole; its text paragraphs are then ingested as records under load).
     held = records[-overload_docs:] if 0 < overload_docs < len(records) else []
-    loaded = records[:len(records) - len(held)]
+    loaded = [] if files else records[:len(records) - len(held)]
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-    result: dict[str, Any] = {"corpus": str(corpus or (_CRANFIELD if (_CRANFIELD / "corpus.jsonl").exists()
-                                                      else _SAMPLES)),
-                              "documents": len(records), "embedder": embedder or "default", "workers": workers,
-                              "environment": environment()}
+    default = _CRANFIELD if (_CRANFIELD / "corpus.jsonl").exists() else _SAMPLES
+    result: dict[str, Any] = {"corpus": str(corpus or default), "documents": len(files) or len(records),
+                              "embedder": embedder or "default", "workers": workers, "environment": environment()}
     with tempfile.TemporaryDirectory(prefix="ragline-bench-serve-") as tmp:
         store_uri = store or f"local:{tmp}/store"
         with _server_or_url(url, store_uri, embedder, workers, log, server_args) as base:
             started = time.perf_counter()
-            jobs = ingest(base, loaded, headers=headers)
-            result["ingest"] = {"documents": len(loaded), "seconds": round(time.perf_counter() - started, 2),
+            jobs = ingest(base, loaded, files=files, headers=headers)
+            result["ingest"] = {"documents": len(files) or len(loaded),
+                                "seconds": round(time.perf_counter() - started, 2),
                                 "jobs_failed": sum(job["state"] != "done" for job in jobs)}
             distinct = DistinctQueries(base_queries, vocabulary(records))
             hot = base_queries[:cached_queries]
