@@ -14,7 +14,7 @@ QUERY ?= How do I report a bug in Python?
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,dev,plot,milvus,postgres,redis]"
+	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,dev,plot,milvus,postgres,redis,serve]"
 	touch $(STAMP)
 
 demo: $(STAMP)

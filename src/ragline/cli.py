@@ -506,6 +506,27 @@ def dlq_drop(queue: QueueOpt, ids: Annotated[list[str], typer.Argument(help="Dea
         opened.close()
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (uvicorn workers).")] = 1,
+    store: Annotated[str | None, typer.Option("--store", envvar="RAGLINE_STORE", help="Store URI.")] = None,
+    state: StateOpt = None,
+    embedder: EmbedderOpt = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Development only (127.0.0.1): no API keys, "
+                                          "every request works in namespace 'default'.")] = False,
+) -> None:
+    """Serve search and ingestion over HTTP (README "HTTP server"; keys: RAGLINE_SERVE_API_KEYS,
+    RAGLINE_SERVE_ADMIN_KEY; every other setting: RAGLINE_SERVE_*)."""
+    from ragline.serve.launch import launch
+    from ragline.serve.settings import ServeSettings
+
+    given: dict[str, Any] = {"store": store, "state": state, "embedder": embedder,
+                             "auth": False if no_auth else None}
+    launch(ServeSettings(host=host, port=port, workers=workers, **{k: v for k, v in given.items() if v is not None}))
+
+
 def main() -> None:
     try:
         # Without standalone mode click *returns* an Exit's code instead of raising it.

@@ -1,0 +1,171 @@
+"""The process-wide runtime of the server: ONE embedder, the caches, one ``Engine`` per namespace.
+
+    runtime = Runtime(ServeSettings(store="local:./data", embedder="hashing:384"))
+    hits = runtime.engine("tenant-a").search("query")      # engines open lazily, share the embedder
+    runtime.close()
+
+Searches run on ``search_threads`` threads, each on its namespace's reading engine; every write
+(ingest jobs, deletes) runs on the one writer thread (``jobs.Writer``) through a second engine per
+namespace, so a search never waits on an ingest's transaction (SQLite WAL: readers do not block
+on the writer; the reading engine catches its indexes up from the change log). Both engines of a
+namespace share the embedder and the process's caches; the result cache is keyed by namespace
+and store generation, so a write invalidates what it changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ragline import metrics
+from ragline.caches import MISSING, QueryVectorCache, ResultCache
+from ragline.embed import open_embedder
+from ragline.embed.base import Embedder
+from ragline.engine import Engine, EngineConfig
+from ragline.records import IngestReport, SourceItem
+from ragline.serve.batcher import QueryBatcher
+from ragline.serve.jobs import Job, Writer
+from ragline.serve.keys import KEYS_NAMESPACE, KeyRegistry
+from ragline.serve.settings import ServeSettings
+from ragline.state import open_state
+from ragline.store import open_store
+
+
+class MeteredQueryVectors(QueryVectorCache):
+    def get(self, key: Hashable) -> Any:
+        value = super().get(key)
+        metrics.record_cache("query_vector", value is not MISSING)
+        return value
+
+
+class MeteredResults(ResultCache):
+    """Also remembers, per thread, whether the last lookup was a hit (the response's ``cached``)."""
+
+    def __init__(self, maxsize: int):
+        super().__init__(maxsize)
+        self._last = threading.local()
+
+    def get(self, key: Hashable) -> Any:
+        value = super().get(key)
+        hit = value is not MISSING
+        self._last.hit = hit
+        metrics.record_cache("result", hit)
+        return value
+
+    def last_was_hit(self) -> bool:
+        return bool(getattr(self._last, "hit", False))
+
+    def forget_last(self) -> None:
+        self._last.hit = False
+
+
+class ServedEngine(Engine):
+    """An engine whose query embeddings (cache misses only) go through the micro-batcher."""
+
+    batcher: QueryBatcher | None = None
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        if self.batcher is None:
+            return super()._embed_query(query)
+        return self.batcher.embed_blocking(query)
+
+
+class Runtime:
+    def __init__(self, settings: ServeSettings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.embedder = embedder or open_embedder(settings.embedder)
+        self.query_vectors = MeteredQueryVectors(settings.query_cache_size)
+        self.results = MeteredResults(settings.result_cache_size)
+        self.batcher = QueryBatcher(self.embedder, window_s=settings.batch_window_ms / 1000,
+                                    max_batch=settings.batch_max, on_batch=metrics.record_batch)
+        self.search_pool = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="ragline-search")
+        self._lock = threading.Lock()
+        self._readers: dict[str, ServedEngine] = {}
+        self._writers: dict[str, Engine] = {}   # touched only on the writer thread
+        # The keys live in the state's meta; a store handle of a reserved namespace reaches it.
+        self._keys_store = open_store(settings.store, KEYS_NAMESPACE)
+        try:
+            self._keys_state = open_state(settings.state, self._keys_store)
+            self.keys = KeyRegistry(self._keys_state, settings.key_map(),
+                                    admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None)
+        except BaseException:
+            self._keys_store.close()
+            raise
+        self.writer = Writer(self._ingest, queue_size=settings.job_queue_size, nice=settings.ingest_nice,
+                             jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job)
+
+    def _config(self, namespace: str, **options: Any) -> EngineConfig:
+        return EngineConfig(store=self.settings.store, state=self.settings.state, namespace=namespace,
+                            embedder=self.settings.embedder, **options)
+
+    def engine(self, namespace: str) -> ServedEngine:
+        """The namespace's reading engine (searches, documents, stats), opened on first use."""
+        with self._lock:
+            engine = self._readers.get(namespace)
+            if engine is None:
+                engine = ServedEngine(self._config(namespace), self.embedder)
+                engine.query_vectors, engine.results = self.query_vectors, self.results
+                engine.batcher = self.batcher if self.batcher.enabled else None
+                self._readers[namespace] = engine
+            return engine
+
+    def write_engine(self, namespace: str) -> Engine:
+        """The namespace's writing engine; call on the writer thread only. Parsing runs in that
+        thread (no process pool), so it keeps the thread's lower priority."""
+        engine = self._writers.get(namespace)
+        if engine is None:
+            engine = Engine(self._config(namespace, parse_workers=0, query_cache_size=0, result_cache_size=0),
+                            self.embedder)
+            self._writers[namespace] = engine
+        return engine
+
+    def _ingest(self, namespace: str, items: list[SourceItem], progress: Callable[[str, int], None]) -> IngestReport:
+        report = self.write_engine(namespace).ingest_items(items, progress=progress)
+        metrics.record_ingest_report(report)
+        return report
+
+    # ----- jobs seen by every server process (state meta, beside the keys) ----------------------
+    def _save_job(self, job: Job) -> None:
+        with self._keys_state.transaction():
+            self._keys_state.set_meta(KEYS_NAMESPACE, f"job:{job.job_id}", json.dumps(job.to_dict()))
+
+    def stored_job(self, job_id: str, namespace: str) -> dict[str, Any] | None:
+        """A job another server process accepted, if it belongs to ``namespace``."""
+        if not job_id.isalnum() or len(job_id) > 64:
+            return None
+        raw = self._keys_state.get_meta(KEYS_NAMESPACE, f"job:{job_id}")
+        job = json.loads(raw) if raw else None
+        return job if job is not None and job.get("namespace") == namespace else None
+
+    def probe(self) -> None:
+        """Raise unless the state and the store answer (``/readyz``)."""
+        self.keys.namespaces()
+        self._keys_store.count()
+
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return sorted(self._readers)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.batcher.close()
+        self.search_pool.shutdown(wait=True, cancel_futures=True)
+        engines: list[Engine] = [*self._readers.values(), *self._writers.values()]
+        self._readers, self._writers = {}, {}
+        for engine in engines:
+            # Not Engine.close(): that would close the shared embedder once per namespace.
+            try:
+                engine.state.close()
+            finally:
+                engine.store.close()
+        self._keys_state.close()
+        self._keys_store.close()
+        self.embedder.close()
+
+
+__all__ = ["MeteredQueryVectors", "MeteredResults", "Runtime", "ServedEngine"]
