@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ragline._loadclient import LoadClient
 from ragline.errors import ConfigError
 
 DEFAULT_CONCURRENCY = (1, 16, 64, 256)
@@ -217,26 +218,24 @@ def percentiles(latencies_ms: Sequence[float]) -> dict[str, float | None]:
 
 async def closed_loop(url: str, queries: Iterator[str], *, concurrency: int, requests: int, k: int = 10,
                       mode: str = "hybrid", headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """``concurrency`` clients share ``requests`` requests, each client one request at a time."""
+    """``concurrency`` clients share ``requests`` requests, each client one request at a time (after
+    a 429 it waits the Retry-After it was given). QPS counts answered (200) requests."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = requests
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60.0) as client:
+    async with LoadClient(url, headers=headers, max_connections=concurrency) as client:
         async def user() -> None:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
                 body = {"query": next(queries), "k": k, "mode": mode}
                 started = time.perf_counter()
-                try:
-                    response = await client.post("/v1/search", json=body)
-                    status = response.status_code
-                except httpx.TransportError:
-                    status = 0
+                status, retry_after = await client.post_json("/v1/search", body)
                 if status == 200:
                     latencies.append((time.perf_counter() - started) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
+                if status == 429:  # a well-behaved client waits as told before its next request
+                    await asyncio.sleep(min(_seconds(retry_after), 5.0))
 
         started = time.perf_counter()
         await asyncio.gather(*(user() for _ in range(concurrency)))
@@ -249,23 +248,18 @@ async def closed_loop(url: str, queries: Iterator[str], *, concurrency: int, req
 
 async def open_loop(url: str, queries: Iterator[str], *, rate: float, seconds: float, k: int = 10,
                     mode: str = "hybrid", headers: dict[str, str] | None = None,
-                    max_connections: int = 512) -> dict[str, Any]:
+                    max_connections: int = 768) -> dict[str, Any]:
     """Requests offered at ``rate`` per second whatever the answers (overload): admitted latencies,
     the share shed with 429, and the rate the client really managed to offer."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     retry_after: list[str] = []
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60.0) as client:
+    async with LoadClient(url, headers=headers, max_connections=max_connections) as client:
         async def one(query: str) -> None:
             started = time.perf_counter()
-            try:
-                response = await client.post("/v1/search", json={"query": query, "k": k, "mode": mode})
-                status = response.status_code
-                if status == 429:
-                    retry_after.append(response.headers.get("Retry-After", ""))
-            except httpx.TransportError:
-                status = 0
+            status, retry = await client.post_json("/v1/search", {"query": query, "k": k, "mode": mode})
+            if status == 429:
+                retry_after.append(retry or "")
             if status == 200:
                 latencies.append((time.perf_counter() - started) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
@@ -274,12 +268,12 @@ async def open_loop(url: str, queries: Iterator[str], *, rate: float, seconds: f
         started = time.perf_counter()
         interval = 1.0 / rate
         next_at = started
-        while next_at - started < seconds:
-            tasks.append(asyncio.create_task(one(next(queries))))
-            next_at += interval
-            delay = next_at - time.perf_counter()
-            # Behind schedule, the next request goes at once (the offered rate is reported as sent).
-            await asyncio.sleep(max(0.0, delay))
+        while time.perf_counter() - started < seconds:
+            # Every request due by now goes out (behind schedule, several at once), then sleep.
+            while next_at <= time.perf_counter():
+                tasks.append(asyncio.create_task(one(next(queries))))
+                next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         offered_seconds = time.perf_counter() - started
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
@@ -380,6 +374,13 @@ def _overload(url: str, queries: DistinctQueries, held: Sequence[dict[str, Any]]
         run["ingest"] = {"documents": len(held), "job_state": job["state"], "documents_added": stored,
                          "lost": len(held) - stored if stored is not None else None, "report": job.get("report")}
     return run
+
+
+def _seconds(retry_after: str | None) -> float:
+    try:
+        return max(0.0, float(retry_after or 1))
+    except ValueError:
+        return 1.0
 
 
 def _cycle(items: Sequence[str]) -> Iterator[str]:
