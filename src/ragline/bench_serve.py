@@ -371,7 +371,8 @@ def _overload(url: str, queries: DistinctQueries, held: Sequence[dict[str, Any]]
             job = wait_job(client, job_id, 1800.0)
         after = document_count(url, headers)
         stored = after - before if after is not None and before is not None else None
-        run["ingest"] = {"documents": len(held), "job_state": job["state"], "documents_added": stored,
+        run["ingest"] = {"documents": len(held), "job_state": job["state"], "job_error": job.get("error"),
+                         "documents_added": stored,
                          "lost": len(held) - stored if stored is not None else None, "report": job.get("report")}
     return run
 
@@ -419,7 +420,8 @@ def print_bench_serve(console: Any, result: dict[str, Any]) -> None:
     if "ingest" in over:
         ing = over["ingest"]
         console.print(f"ingestion during overload: job {ing['job_state']}, {ing['documents']} documents sent, "
-                      f"{ing['documents_added']} added, lost {ing['lost']}")
+                      f"{ing['documents_added']} added, lost {ing['lost']}"
+                      + (f" (error: {ing['job_error']})" if ing.get("job_error") else ""))
     if "direct" in result:
         direct = result["direct"]
         console.print(f"in-process Engine.search (same store, one thread, fresh queries): {direct['qps']} QPS, "
