@@ -14,6 +14,7 @@ copy. Each precision has its own ``revision``, so the embedding cache never mixe
 from __future__ import annotations
 
 import os
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -140,9 +141,12 @@ class OpenVinoEmbedder(OnnxEmbedder):
         return self._session
 
     def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        self._load()
-        assert self._request is not None
-        result = self._request.infer({k: v for k, v in feeds.items() if k in self._inputs})  # copies out
+        # One infer request serves every call, and it is not thread-safe ("Infer Request is
+        # busy"): the server embeds queries and ingests on different threads at once.
+        with self.__dict__.setdefault("_infer_lock", threading.Lock()):
+            self._load()
+            assert self._request is not None
+            result = self._request.infer({k: v for k, v in feeds.items() if k in self._inputs})  # copies out
         return np.asarray(result[0], dtype=np.float32)
 
     def close(self) -> None:
@@ -152,6 +156,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state["_request"] = None
+        state.pop("_infer_lock", None)
         return state
 
 

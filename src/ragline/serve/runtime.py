@@ -7,9 +7,11 @@
 Searches run on ``search_threads`` threads, each on its namespace's reading engine; every write
 (ingest jobs, deletes) runs on the one writer thread (``jobs.Writer``) through a second engine per
 namespace, so a search never waits on an ingest's transaction (SQLite WAL: readers do not block
-on the writer; the reading engine catches its indexes up from the change log). Both engines of a
-namespace share the embedder and the process's caches; the result cache is keyed by namespace
-and store generation, so a write invalidates what it changed.
+on the writer; the reading engine catches its indexes up from the change log). Reading engines
+share the embedder and the process's caches; the result cache is keyed by namespace and store
+generation, so a write invalidates what it changed. The writer embeds with its own copy of a
+local model limited to ``ingest_threads`` (a model runs one call at a time: sharing it would make
+every query wait behind an ingest batch).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Runtime:
     def __init__(self, settings: ServeSettings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or open_embedder(settings.embedder)
+        self.ingest_embedder = self.embedder if embedder is not None else _ingest_embedder(settings, self.embedder)
         self.query_vectors = MeteredQueryVectors(settings.query_cache_size)
         self.results = MeteredResults(settings.result_cache_size)
         self.batcher = QueryBatcher(self.embedder, window_s=settings.batch_window_ms / 1000,
@@ -120,7 +123,7 @@ class Runtime:
         engine = self._writers.get(namespace)
         if engine is None:
             engine = Engine(self._config(namespace, parse_workers=0, query_cache_size=0, result_cache_size=0),
-                            self.embedder)
+                            self.ingest_embedder)
             self._writers[namespace] = engine
         return engine
 
@@ -165,7 +168,19 @@ class Runtime:
                 engine.store.close()
         self._keys_state.close()
         self._keys_store.close()
+        if self.ingest_embedder is not self.embedder:
+            self.ingest_embedder.close()
         self.embedder.close()
+
+
+def _ingest_embedder(settings: ServeSettings, shared: Embedder) -> Embedder:
+    """The writer's model: a copy of a local model limited to ``ingest_threads`` inference threads
+    (loaded lazily on the writer thread, so its threads inherit that thread's nice value), or the
+    shared one for other backends (hashing, remote) and ``ingest_threads=0``."""
+    backend = settings.embedder.partition(":")[0].partition("-")[0]
+    if not settings.ingest_threads or backend not in ("auto", "onnx", "openvino"):
+        return shared
+    return open_embedder(settings.embedder, threads=settings.ingest_threads)
 
 
 __all__ = ["MeteredQueryVectors", "MeteredResults", "Runtime", "ServedEngine"]

@@ -46,6 +46,9 @@ class ServeSettings(BaseSettings):
     jobs_kept: int = Field(default=10_000, ge=1)
     # Nice increment of the writer thread, so ingestion yields the CPU to searches.
     ingest_nice: int = Field(default=10, ge=0, le=19)
+    # Inference threads of the writer's own copy of a local model (auto, openvino, onnx), so an
+    # ingest neither holds the searches' model nor takes every core; 0 shares the search model.
+    ingest_threads: int = Field(default=1, ge=0, le=256)
     # Micro-batching of query embeddings: wait at most this long for company (0 turns it off),
     # or until this many queries are waiting.
     batch_window_ms: float = Field(default=2.0, ge=0)

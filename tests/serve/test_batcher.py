@@ -1,0 +1,89 @@
+"""Micro-batching of query embeddings: one embed call for queries that arrive together, the same
+vectors as one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from ragline.embed.hashing import HashingEmbedder
+from ragline.serve.batcher import QueryBatcher
+
+
+def test_concurrent_queries_share_one_embed_call_and_get_their_own_vectors():
+    embedder = HashingEmbedder(64)
+    sizes: list[int] = []
+    batcher = QueryBatcher(embedder, window_s=0.05, max_batch=64, on_batch=sizes.append)
+    queries = [f"query number {i}" for i in range(20)]
+
+    async def run() -> list[np.ndarray]:
+        batcher.start(asyncio.get_running_loop())
+        return await asyncio.gather(*(batcher.embed(q) for q in queries))
+
+    vectors = asyncio.run(run())
+    batcher.close()
+    assert sizes == [20]
+    for query, vector in zip(queries, vectors, strict=True):
+        np.testing.assert_allclose(vector, embedder.embed([query])[0], rtol=1e-6)
+
+
+def test_a_full_batch_goes_at_once_and_the_rest_follows():
+    embedder = HashingEmbedder(64)
+    sizes: list[int] = []
+    batcher = QueryBatcher(embedder, window_s=10.0, max_batch=4, on_batch=sizes.append)
+
+    async def run() -> list[np.ndarray]:
+        batcher.start(asyncio.get_running_loop())
+        return await asyncio.wait_for(asyncio.gather(*(batcher.embed(f"q{i}") for i in range(8))), 5)
+
+    assert len(asyncio.run(run())) == 8   # two full batches: nobody waited for the 10 s window
+    batcher.close()
+    assert sizes == [4, 4]
+
+
+def test_threads_block_on_the_loop_and_errors_reach_every_waiter():
+    class Broken(HashingEmbedder):
+        def embed(self, texts):  # a backend failure inside the batch
+            raise RuntimeError("model gone")
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        good = QueryBatcher(HashingEmbedder(64), window_s=0.01, max_batch=8)
+        good.start(loop)
+        assert good.embed_blocking("hello", timeout=5).shape == (64,)
+        broken = QueryBatcher(Broken(64), window_s=0.01, max_batch=8)
+        broken.start(loop)
+        with pytest.raises(RuntimeError, match="model gone"):
+            broken.embed_blocking("hello", timeout=5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def test_window_zero_embeds_in_the_callers_thread():
+    sizes: list[int] = []
+    batcher = QueryBatcher(HashingEmbedder(64), window_s=0, on_batch=sizes.append)
+    assert not batcher.enabled
+    assert batcher.embed_blocking("alone").shape == (64,)
+    assert sizes == [1]
+
+
+def test_the_server_batches_concurrent_dense_searches(make_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with make_client(auth=False, batch_window_ms=50, search_threads=16, result_cache_size=0) as client:
+        client.post("/v1/search", json={"query": "warm", "mode": "dense"})
+        batcher = client.app.state.runtime.batcher
+        before_batches, before_queries = batcher.batches, batcher.queries
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda i: client.post("/v1/search", json={"query": f"distinct {i}", "mode": "dense"}),
+                                    range(12)))
+        assert all(a.status_code == 200 for a in answers)
+        assert batcher.queries - before_queries == 12
+        assert batcher.batches - before_batches < 12   # some queries shared a call
+        assert "ragline_query_batch_size_count" in client.get("/metrics").text
