@@ -373,7 +373,9 @@ def _overload(url: str, queries: DistinctQueries, held: Sequence[dict[str, Any]]
         stored = after - before if after is not None and before is not None else None
         run["ingest"] = {"documents": len(held), "job_state": job["state"], "job_error": job.get("error"),
                          "documents_added": stored,
-                         "lost": len(held) - stored if stored is not None else None, "report": job.get("report")}
+                         "lost": len(held) - stored if stored is not None else None,
+                         "report_documents": (job.get("report") or {}).get("documents"),
+                         "report_failed": len((job.get("report") or {}).get("failed") or [])}
     return run
 
 
