@@ -51,10 +51,10 @@ async def _searches(client: httpx.AsyncClient, queries: list[str], concurrency: 
     return latencies
 
 
-async def _with_app(store: str, window_ms: float, body: Any) -> Any:
+async def _with_app(store: str, window_ms: float, body: Any, ingest_threads: int = 1) -> Any:
     settings = ServeSettings(store=store, embedder="auto", auth=False, query_cache_size=0, result_cache_size=0,
                              batch_window_ms=window_ms, batch_max=64, search_threads=64, max_in_flight=10_000,
-                             deadline_s=600)
+                             deadline_s=600, ingest_threads=ingest_threads)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -80,6 +80,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--ingest-docs", type=int, default=400)
+    parser.add_argument("--skip-batching", action="store_true")
     args = parser.parse_args()
     corpus = _lines("corpus.jsonl")
     queries = [q["text"] for q in _lines("queries.jsonl")]
@@ -94,6 +95,8 @@ async def main() -> None:
         await _with_app(store, 0, seed)
 
         windows = [0.0] + [float(w) for w in args.windows.split(",") if w]
+        if args.skip_batching:
+            windows = []
         results: dict[float, list[float]] = {w: [] for w in windows}
         batch_sizes: dict[float, list[float]] = {w: [] for w in windows}
         for _ in range(args.rounds):
@@ -112,13 +115,13 @@ async def main() -> None:
                 results[window].append(qps)
                 batch_sizes[window].append(mean_batch)
         print(f"micro-batching: {len(queries)} distinct uncached dense queries at concurrency {args.concurrency}")
-        base = statistics.median(results[0.0])
+        base = statistics.median(results[0.0]) if windows else 1.0
         for window in windows:
             qps = statistics.median(results[window])
             print(f"  window {window:>4} ms: {qps:7.1f} QPS (rounds {', '.join(f'{v:.1f}' for v in results[window])}), "
                   f"mean batch {statistics.mean(batch_sizes[window]):.1f}, x{qps / base:.2f} vs window 0")
 
-        async def ingest_effect(client: httpx.AsyncClient, _: Any) -> None:
+        async def ingest_effect(client: httpx.AsyncClient, _: Any, prefix: str, offset: int) -> None:
             async def run_for(seconds: float) -> list[float]:
                 latencies: list[float] = []
                 end = time.perf_counter() + seconds
@@ -130,19 +133,24 @@ async def main() -> None:
 
             await run_for(2)
             alone = await run_for(args.seconds)
-            records = [{"id": f"new-{d['_id']}", "text": d["text"]} for d in corpus[200:200 + args.ingest_docs]]
+            records = [{"id": f"{prefix}-{d['_id']}", "text": d["text"]}
+                       for d in corpus[offset:offset + args.ingest_docs]]
             job_id = (await client.post("/v1/documents", json={"records": records})).json()["job_id"]
             await asyncio.sleep(0.5)
             during = await run_for(args.seconds)
             state = (await client.get(f"/v1/jobs/{job_id}")).json()
             job = await _wait(client, job_id)
-            print(f"hybrid search at concurrency 4, alone vs during an ingest of {args.ingest_docs} docs "
+            print(f"[{prefix}] hybrid search at concurrency 4, alone vs during an ingest of {args.ingest_docs} docs "
                   f"(job still {state['state']} when the window closed; finished {job['state']})")
             for name, values in (("alone", alone), ("during ingest", during)):
                 print(f"  {name:>14}: n={len(values)} p50 {_pct(values, 0.5):.1f} ms, p99 {_pct(values, 0.99):.1f} ms")
             print(f"  p99 ratio during/alone: {_pct(during, 0.99) / _pct(alone, 0.99):.2f}")
 
-        await _with_app(store, 2.0, ingest_effect)
+        # The writer's own one-thread model (the default) and, for comparison, the shared model.
+        # (Different abstracts each time: the same texts again would be duplicates, not ingested.)
+        for threads, prefix, offset in ((1, "own-model", 200), (0, "shared-model", 200 + args.ingest_docs)):
+            await _with_app(store, 2.0, lambda client, app, p=prefix, o=offset: ingest_effect(client, app, p, o),
+                            threads)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from tests.serve.conftest import ADMIN, bearer, wait_job
 DOCS = {
     "kiwi.md": b"# Kiwi\n\nThe kiwi is a flightless bird of New Zealand that lays very large eggs.",
     "rust.txt": b"Rust is a systems programming language focused on memory safety without a garbage collector.",
-    "tea.html": b"<html><head><title>Tea</title></head><body><p>Green tea is steamed, black tea is oxidised.</p></body></html>",
+    "tea.html": (b"<html><head><title>Tea</title></head><body><p>Green tea is steamed, black tea is oxidised."
+                 b"</p></body></html>"),
 }
 
 
@@ -130,4 +131,5 @@ def test_operations_routes(make_client):
         assert "ragline_search_seconds_bucket" in text
         assert client.get("/docs").status_code == 200
         schema = client.get("/openapi.json").json()
-        assert {"/v1/search", "/v1/documents", "/v1/jobs/{job_id}", "/v1/documents/{doc_id}", "/v1/stats"} <= set(schema["paths"])
+        assert {"/v1/search", "/v1/documents", "/v1/jobs/{job_id}", "/v1/documents/{doc_id}",
+                "/v1/stats"} <= set(schema["paths"])

@@ -81,8 +81,8 @@ def test_the_server_batches_concurrent_dense_searches(make_client):
         batcher = client.app.state.runtime.batcher
         before_batches, before_queries = batcher.batches, batcher.queries
         with ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda i: client.post("/v1/search", json={"query": f"distinct {i}", "mode": "dense"}),
-                                    range(12)))
+            answers = list(pool.map(
+                lambda i: client.post("/v1/search", json={"query": f"distinct {i}", "mode": "dense"}), range(12)))
         assert all(a.status_code == 200 for a in answers)
         assert batcher.queries - before_queries == 12
         assert batcher.batches - before_batches < 12   # some queries shared a call

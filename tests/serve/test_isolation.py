@@ -13,9 +13,9 @@ import hashlib
 import secrets
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tests.serve.conftest import bearer, wait_job
 
 TENANTS = {"alpha": "key-alpha", "beta": "key-beta", "gamma": "key-gamma"}
@@ -24,7 +24,8 @@ TENANTS = {"alpha": "key-alpha", "beta": "key-beta", "gamma": "key-gamma"}
 WORDS = ["river", "stone", "owl", "copper", "lantern", "harbor", "maple", "signal", "quartz", "meadow"]
 EXAMPLES = 30
 
-names = st.one_of(st.sampled_from(["../../etc/passwd", "a/b.md", "..", "notes.md", "x.pdf", "%2e%2e", "r\u00e9sum\u00e9.txt"]),
+names = st.one_of(st.sampled_from(["../../etc/passwd", "a/b.md", "..", "notes.md", "x.pdf", "%2e%2e",
+                                   "r\u00e9sum\u00e9.txt"]),
                   st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20))
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join)
 uploads = st.lists(st.tuples(st.sampled_from(sorted(TENANTS)), names, texts), min_size=1, max_size=6)
@@ -35,6 +36,7 @@ def _tag(name: str) -> str:
     return "w" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
+@pytest.mark.slow
 def test_tenants_never_see_each_other(make_client):
     owned: dict[str, dict[str, str]] = {t: {} for t in TENANTS}   # tenant -> {doc_id: name}
     jobs: dict[str, list[str]] = {t: [] for t in TENANTS}

@@ -55,6 +55,9 @@ def test_a_full_job_queue_answers_429_and_accepted_jobs_all_finish(make_client):
             refused = client.post("/v1/documents", json={"records": [{"id": "d9", "text": "one too many"}]})
             assert refused.status_code == 429 and refused.headers["Retry-After"]
             assert client.get(f"/v1/jobs/{accepted[0].json()['job_id']}").json()["state"] == "queued"
+            metrics = client.get("/metrics").text
+            assert 'ragline_queue_depth{queue="serve_jobs"} 2.0' in metrics
+            assert 'ragline_jobs{state="queued"} 2.0' in metrics
         finally:
             gate.set()
         for answer in accepted:

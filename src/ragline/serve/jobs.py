@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragline import metrics
 from ragline.records import IngestReport, SourceItem
 
 log = logging.getLogger("ragline.serve")
@@ -205,6 +206,9 @@ class Writer:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self.counts())
+        with self._lock:
+            waiting = [job.created_at for job in self._jobs.values() if job.state == "queued"]
+        metrics.set_queue("serve_jobs", len(waiting), time.time() - min(waiting) if waiting else 0.0)
 
 
 __all__ = ["STATES", "Job", "QueueFull", "Writer"]

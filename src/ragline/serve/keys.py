@@ -6,8 +6,8 @@
 
 Keys created through the admin API are kept in the state backend's meta (a reserved namespace), so
 every server sharing a PostgreSQL state sees the same keys; each server re-reads them every few
-seconds (and at once, throttled, on an unknown key), so a revoked key stops working everywhere
-within ``refresh_s``. Keys from settings live in memory only. Only SHA-256 digests are compared:
+seconds, and on an unknown key (at most every ``refresh_s / 4``), so a new key works everywhere
+within half a second and a revoked one stops within ``refresh_s``. Keys from settings live in memory only. Only SHA-256 digests are compared:
 a key is 32 random bytes, so a plain digest cannot be reversed or guessed.
 """
 
@@ -65,7 +65,7 @@ class KeyRegistry:
             return self._configured[hashed]
         now = self._clock()
         # Re-read when stale; an unknown key re-reads too, at most 4x per refresh period, so a key
-        # just created on another server works at once and random keys cannot hammer the state.
+        # just created on another server works soon and random keys cannot hammer the state.
         if now - self._read_at > self._refresh_s or (hashed not in self._stored
                                                      and now - self._read_at > self._refresh_s / 4):
             self._reload()

@@ -84,7 +84,7 @@ class Runtime:
         self.ingest_embedder = self.embedder if embedder is not None else _ingest_embedder(settings, self.embedder)
         self.query_vectors = MeteredQueryVectors(settings.query_cache_size)
         self.results = MeteredResults(settings.result_cache_size)
-        self.batcher = QueryBatcher(self.embedder, window_s=settings.batch_window_ms / 1000,
+        self.batcher = QueryBatcher(self.embedder, window_s=settings.query_batch_window_s(),
                                     max_batch=settings.batch_max, on_batch=metrics.record_batch)
         self.search_pool = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="ragline-search")
         self._lock = threading.Lock()
