@@ -6,7 +6,6 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-
 from tests.serve.conftest import ADMIN, bearer, wait_job
 from tests.state.conftest import postgres_server, postgres_uri  # noqa: F401  (fixtures)
 

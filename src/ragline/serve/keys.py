@@ -7,8 +7,9 @@
 Keys created through the admin API are kept in the state backend's meta (a reserved namespace), so
 every server sharing a PostgreSQL state sees the same keys; each server re-reads them every few
 seconds, and on an unknown key (at most every ``refresh_s / 4``), so a new key works everywhere
-within half a second and a revoked one stops within ``refresh_s``. Keys from settings live in memory only. Only SHA-256 digests are compared:
-a key is 32 random bytes, so a plain digest cannot be reversed or guessed.
+within half a second and a revoked one stops within ``refresh_s``. Keys from settings live in
+memory only. Only SHA-256 digests are compared: a key is 32 random bytes, so a plain digest
+cannot be reversed or guessed.
 """
 
 from __future__ import annotations
