@@ -140,6 +140,10 @@ def test_web_page_uploads_searches_answers_and_shows_stats(server: str, browser)
     assert "results" in find(By.ID, "search-meta").text and "hybrid" in find(By.ID, "search-meta").text
     sources = {hit.find_element(By.CSS_SELECTOR, ".hit-source").text for hit in hits}
     assert all(any(path.name in source for path in UPLOADS) for source in sources), sources
+    assert "cached" not in find(By.ID, "search-meta").text
+    # The same search again: the result cache answers, and the page says so.
+    find(By.ID, "search-btn").click()
+    wait.until(lambda d: "cached" in d.find_element(By.ID, "search-meta").text)
 
     # Answer: no LLM is configured on this server; the panel shows the server's error code, and
     # for llm_not_configured says plainly that answers are off.
