@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 STORE ?= local:ragline-data
 QUERY ?= How do I report a bug in Python?
 
-.PHONY: demo test test-fast lint eval bench clean
+.PHONY: demo test test-fast lint system-tools eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,15 +26,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check src
 	$(BIN)/mypy src
 
-# promtool (Debian's prometheus package, ~20 s) checks deploy/prometheus/alerts.yml in tests/test_deploy.py.
-PROMTOOL := command -v promtool >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+# System packages two test files drive, installed when missing (as root, as CI runs):
+# promtool (Debian's prometheus, ~20 s) checks deploy/prometheus/alerts.yml in tests/test_deploy.py;
+# headless Chromium drives the web page's browser test (tests/serve/test_web.py).
+system-tools:
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; } || \
+	  { echo "install prometheus (apt-get, as root) for tests/test_deploy.py" >&2; exit 1; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+	  { echo "install chromium and chromium-driver (apt-get, as root) for the browser test" >&2; exit 1; }
 
-test: lint
-	$(PROMTOOL)
+test: lint system-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
-	$(PROMTOOL)
+test-fast: $(STAMP) system-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
 
 eval: $(STAMP)

@@ -445,6 +445,41 @@ def bench_embed(
     print_bench_embed(out, result)
 
 
+@bench_app.command("serve")
+def bench_serve(
+    url: Annotated[str | None, typer.Option(help="Drive this running server instead of starting one.")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="BEIR folder or folder of text files (default: datasets/cranfield, else samples/corpus).")] = None,
+    embedder: EmbedderOpt = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+    concurrency: Annotated[list[int], typer.Option(
+        "--concurrency", "-c", min=1, help="Concurrent clients (repeatable; default 1 16 64 256).")] = [],
+    requests: Annotated[int | None, typer.Option(min=1, help="Requests per level (default max(200, 8 x c)).")] = None,
+    overload_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the 10x overload run.")] = 5.0,
+    overload_docs: Annotated[int, typer.Option(min=0, help="Documents ingested during the overload run.")] = 100,
+    direct_queries: Annotated[int, typer.Option(min=1, help="In-process Engine.search queries.")] = 200,
+    api_key: Annotated[str | None, typer.Option(envvar="RAGLINE_API_KEY", help="Bearer key for --url.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a latency/QPS chart (PNG) here.")] = None,
+    server_log: Annotated[Path | None, typer.Option(help="Append the started server's output here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The HTTP server under load: QPS and p50/p95/p99 per concurrency for cached and uncached hybrid
+    queries, a 10x overload run with ingestion, and in-process Engine.search beside them."""
+    from ragline.bench_serve import DEFAULT_CONCURRENCY, plot_bench_serve, print_bench_serve
+    from ragline.bench_serve import bench_serve as run_bench
+
+    result = run_bench(url=url, corpus=corpus, embedder=embedder, workers=workers,
+                       concurrency=concurrency or DEFAULT_CONCURRENCY, requests=requests,
+                       overload_seconds=overload_seconds, overload_docs=overload_docs,
+                       direct_queries=direct_queries, api_key=api_key, log=server_log)
+    if plot is not None:
+        plot_bench_serve(result, plot)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    print_bench_serve(out, result)
+
+
 @app.command()
 def enqueue(paths: Annotated[list[Path], typer.Argument(help="Files or folders whose files to enqueue.")],
             queue: QueueOpt, as_json: JsonOpt = False) -> None:
