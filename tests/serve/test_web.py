@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -40,10 +41,18 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[str]:
+    with _serve(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def _serve(tmp_path: Path, **env_extra: str) -> Iterator[str]:
+    """A real ``ragline serve`` on a free 127.0.0.1 port (no chat model unless ``env_extra`` names one)."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGLINE_SERVE_API_KEYS": f"{API_KEY}=web",
            "RAGLINE_SERVE_STORE": f"local:{tmp_path / 'store'}", "RAGLINE_SERVE_EMBEDDER": "hashing:384"}
     env.pop("RAGLINE_SERVE_LLM", None)
+    env.update(env_extra)
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "ragline.cli", "serve", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -145,19 +154,55 @@ def test_web_page_uploads_searches_answers_and_shows_stats(server: str, browser)
     find(By.ID, "search-btn").click()
     wait.until(lambda d: "cached" in d.find_element(By.ID, "search-meta").text)
 
-    # Answer: no LLM is configured on this server; the panel shows the server's error code, and
-    # for llm_not_configured says plainly that answers are off.
-    said = httpx.post(f"{server}/v1/answer", json={"query": "zen", "k": 3},
-                      headers={"Authorization": f"Bearer {API_KEY}"}).json()["error"]["code"]
+    # Answer: no LLM is configured on this server; the panel says plainly that answers are off.
     find(By.ID, "answer-btn").click()
     wait.until(ec.visibility_of_element_located((By.ID, "answer-error")))
     message = find(By.ID, "answer-error").text
-    assert message.startswith(said + ":")
-    if said == "llm_not_configured":
-        assert "No language model is configured" in message
+    assert message.startswith("llm_not_configured:")
+    assert "No language model is configured" in message
     assert find(By.ID, "answer-text").text == ""
 
     ARTIFACT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACT))
     assert ARTIFACT.stat().st_size > 10_000
     print(f"screenshot: {ARTIFACT}")
+
+
+def test_answer_panel_streams_an_answer_with_linked_citations(tmp_path: Path, browser) -> None:
+    """With a chat model (tests/llm_server.py, a real OpenAI-compatible server on 127.0.0.1) the
+    answer streams into the panel, its citations are listed and its [n] markers become links."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.llm_server import ChatServer
+
+    with ChatServer() as chat, _serve(tmp_path, RAGLINE_SERVE_LLM="openai:test-chat",
+                                      RAGLINE_SERVE_LLM_BASE_URL=chat.base_url) as server:
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        with open(UPLOADS[0], "rb") as handle:
+            job = httpx.post(f"{server}/v1/documents", headers=auth,
+                             files=[("files", (UPLOADS[0].name, handle.read(), "text/plain"))]).json()["job_id"]
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server}/v1/jobs/{job}", headers=auth).json()["state"] not in ("done", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        wait = WebDriverWait(browser, 60)
+        find = browser.find_element
+        browser.get(server + "/")
+        find(By.ID, "api-key").send_keys(API_KEY)
+        find(By.ID, "key-save").click()
+        find(By.ID, "query").send_keys("namespaces are one honking great idea")
+        find(By.ID, "answer-btn").click()
+        wait.until(lambda d: d.find_element(By.ID, "answer-status").text.startswith("done"))
+        text = find(By.ID, "answer-text").text
+        assert text.startswith("From the context:"), text  # the test server's deterministic answer
+        assert not find(By.ID, "answer-error").is_displayed()
+        citations = browser.find_elements(By.CSS_SELECTOR, "#citations li")
+        assert citations and all("zen-of-python" in c.text for c in citations)
+        links = browser.find_elements(By.CSS_SELECTOR, "#answer-text a.cite")
+        assert links and all(link.text.startswith("[") for link in links)
+        assert "cites [1]" in find(By.ID, "answer-status").text
+        # The chat server saw the uploaded text in its prompt, so the answer came from this tenant's chunks.
+        prompts = [str(entry) for entry in httpx.get(chat.url + "/_log").json()]
+        assert any("honking" in prompt for prompt in prompts)
+        browser.save_screenshot(str(ARTIFACT.with_name("web-answer.png")))
