@@ -31,7 +31,7 @@ def show(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
     overlap: Annotated[int | None, typer.Option("--overlap")] = None,
     settings: Annotated[list[str], typer.Option("--set", help="Any setting as SECTION.KEY=VALUE (repeatable), "
-                                                "e.g. search.feedback_chunks=0.")] = [],  # noqa: B006
+                                                "e.g. search.feedback_chunks=0.")] = [],
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")] = False,
 ) -> None:
     """Print every setting's effective value and its source: default, toml:FILE, env:NAME or flag."""
