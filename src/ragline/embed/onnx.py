@@ -134,8 +134,8 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        if not texts:
-            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        if not texts:  # (0, dim), not (0, 0): callers stack it with other rows
+            return np.zeros((0, self.dim), dtype=np.float32)
         lengths = [min(n + 2, self.max_tokens) for n in self.count(texts)]
         out: np.ndarray | None = None
         for batch in token_budget_batches(lengths, self.token_budget, self.max_batch):

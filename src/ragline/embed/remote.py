@@ -203,8 +203,8 @@ class RemoteEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        if not texts:
-            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        if not texts:  # (0, dim), not (0, 0): callers stack it with other rows (one probe if unknown)
+            return np.zeros((0, self.dim), dtype=np.float32)
         counts = [max(1, n) for n in self.count(texts)]
         rows: list[np.ndarray | None] = [None] * len(texts)
         abort = threading.Event()

@@ -13,4 +13,4 @@ same tests as the built-in ones (they need pytest, from the ``dev`` extra).
             return lambda: MyStore(tmp_path / "s")
 """
 
-__all__ = ["state", "store"]
+__all__ = ["embedder", "state", "store"]
