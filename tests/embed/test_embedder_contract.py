@@ -36,6 +36,7 @@ class TestOpenVinoEmbedder(EmbedderContract):
 
 
 class TestRemoteEmbedder(EmbedderContract):
+    token_vectors = False  # an embeddings API returns pooled vectors only
     @pytest.fixture(scope="class")
     @classmethod
     def make_embedder(cls, hashing_embedder):

@@ -37,7 +37,7 @@ from ragline.embed._resilience import (
 )
 from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer
+from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
 from ragline.errors import ConfigError, EmbedError
 from ragline.redact import redact
 
@@ -193,6 +193,17 @@ class RemoteEmbedder:
 
     def count(self, texts: list[str]) -> list[int]:
         return self.tokenizer.count(texts)
+
+    # The chunker's texts carry their token ids (chunk.DocumentTokenizer), so counting a chunk
+    # here costs nothing; the server still receives plain text (TokenizedText is a str).
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        return self.tokenizer.tokenize(texts)
+
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        return self.tokenizer.encode_ids(text)
+
+    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
+        return self.tokenizer.carry(text, ids)
 
     @property
     def dim(self) -> int:
