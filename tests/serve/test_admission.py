@@ -90,7 +90,7 @@ def test_bad_bounds_are_refused():
 def test_settings_choose_the_limiter():
     adaptive = admission_limiter(ServeSettings(max_in_flight=64))
     assert isinstance(adaptive, AdaptiveLimit)
-    assert (adaptive.limit, adaptive.minimum, adaptive.maximum, adaptive.tolerance) == (8, 2, 64, 1.5)
+    assert (adaptive.limit, adaptive.minimum, adaptive.maximum, adaptive.tolerance) == (64, 2, 64, 1.5)  # starts at the maximum
     static = admission_limiter(ServeSettings(admission="static", max_in_flight=64))
     assert isinstance(static, StaticLimit) and static.limit == 64
     assert isinstance(admission_limiter(ServeSettings(max_in_flight=2)), StaticLimit)
@@ -101,7 +101,7 @@ def test_the_server_exposes_the_limit_and_learns_only_from_uncached_searches(mak
         limiter = client.app.state.admission
         assert isinstance(limiter, AdaptiveLimit)
         limiter.window = 4
-        assert "ragline_admission_limit 8.0" in client.get("/metrics").text
+        assert "ragline_admission_limit 32.0" in client.get("/metrics").text
         for _ in range(8):  # the same query: the first is searched, the rest come from the cache
             assert client.post("/v1/search", json={"query": "wing flutter"}).status_code == 200
         assert limiter.baseline is None and limiter._samples == [limiter._samples[0]]

@@ -71,11 +71,12 @@ def create_app(settings: ServeSettings | None = None, *, embedder: Embedder | No
 
 
 def admission_limiter(settings: ServeSettings) -> AdaptiveLimit | StaticLimit:
-    """The in-flight bound of ``settings.admission`` (a fixed one below the adaptive minimum)."""
+    """The in-flight bound of ``settings.admission`` (a fixed one below the adaptive minimum).
+    The adaptive one starts at ``max_in_flight``: until latency says otherwise it admits what the
+    static bound would (bursts are not shed for want of evidence)."""
     if settings.admission == "static" or settings.max_in_flight <= settings.admission_min_limit:
         return StaticLimit(settings.max_in_flight)
-    minimum = settings.admission_min_limit
-    return AdaptiveLimit(initial=min(settings.max_in_flight, max(minimum, 8)), minimum=minimum,
+    return AdaptiveLimit(initial=settings.max_in_flight, minimum=settings.admission_min_limit,
                          maximum=settings.max_in_flight, tolerance=settings.admission_tolerance)
 
 
