@@ -29,8 +29,9 @@ def test_limit_converges_down_under_rising_latency_and_stops_at_the_minimum():
     assert limit.limit == 33  # within tolerance while pressed: one more
     for latency in (0.020, 0.040, 0.080, 0.160, 0.320):
         feed(limit, clock, latency, 10)
-    # 2x the baseline at tolerance 1.5 cuts by 1.5/2 (33 -> 24); 4x and beyond at most halve.
-    assert limit.history == [32, 33, 24, 12, 6, 3, 2]
+    # 2x the baseline at tolerance 1.5 cuts by 1.5/2 (33 -> 24), 4x by 1.5/4 (24 -> 9), 8x to 1,
+    # which the minimum holds at 2; then 16x and 32x cannot cut further.
+    assert limit.history == [32, 33, 24, 9, 2]
     feed(limit, clock, 0.320, 30)
     assert limit.limit == 2  # never below the minimum
 
@@ -39,10 +40,10 @@ def test_limit_recovers_when_latency_falls_and_stops_at_the_maximum():
     limit, clock = AdaptiveLimit(initial=8, minimum=2, maximum=12, window=5), Clock()
     feed(limit, clock, 0.010, 5)
     feed(limit, clock, 0.100, 5)
-    assert limit.limit == 4  # 10x the baseline: halved (and then grown once by the first window)
+    assert limit.history == [8, 9, 2]  # 10x the baseline: 9 x 1.5/10 = 1, held at the minimum
     feed(limit, clock, 0.011, 5 * 20)  # back near the baseline, and the limit is pressed
     assert limit.limit == 12
-    assert limit.history[-9:] == list(range(4, 13))  # one step a window, up to the maximum
+    assert limit.history[2:] == list(range(2, 13))  # one step a window, up to the maximum
 
 
 def test_an_idle_server_does_not_grow_its_limit():
@@ -57,11 +58,11 @@ def test_samples_admitted_before_a_cut_do_not_cut_again():
     # Eight slow requests all admitted at the same moment (under the old limit) finish together.
     admitted_at = clock.now
     for _ in range(8):
-        limit.observe(0.100, started=admitted_at, in_flight_peak=17)
-    assert limit.history == [16, 17, 8]  # one cut for the window, the other four stragglers ignored
-    clock.now = admitted_at + 0.100
-    feed(limit, clock, 0.100, 4)  # slow requests admitted after the cut do count
-    assert limit.limit == 4
+        limit.observe(0.020, started=admitted_at, in_flight_peak=17)
+    assert limit.history == [16, 17, 12]  # one cut for the window, the other four stragglers ignored
+    clock.now = admitted_at + 0.020
+    feed(limit, clock, 0.020, 4)  # slow requests admitted after the cut do count
+    assert limit.history == [16, 17, 12, 9]
 
 
 def test_at_the_minimum_a_slower_machine_raises_the_baseline_instead():

@@ -7,9 +7,13 @@ latency near the unloaded latency instead (a latency-gradient limiter, Vegas-sty
 * latencies of uncached searches are gathered in windows of ``window`` samples; a window's
   statistic is its 90th percentile;
 * the baseline is the lowest window statistic seen (what one request costs unloaded);
-* a window above ``tolerance`` x baseline cuts the limit by the gradient (tolerance / ratio, at
-  least halving, at least by one); samples from requests admitted before a cut are dropped, so one
-  slow period cuts once, not once per window of stragglers;
+* a window above ``tolerance`` x baseline cuts the limit by the gradient, tolerance / ratio (at
+  least by one): by Little's law, ``limit`` requests taking ``ratio`` x baseline is a capacity of
+  limit / (ratio x baseline), and the limit that keeps latency at tolerance x baseline is that
+  capacity times it. A limit far too high (64 where 3 would do) is thus cut in one step rather
+  than halved window after window, each window waiting for requests queued behind the old limit;
+  samples from requests admitted before a cut are dropped, so one slow period cuts once, not once
+  per window of stragglers;
 * a window within tolerance while the limit was pressed (in flight reached it) grows the limit by
   one; an idle server does not grow its limit;
 * a window above tolerance with the limit already at its minimum means single requests got
@@ -75,7 +79,7 @@ class AdaptiveLimit:
             if self.limit <= self.minimum:
                 self.baseline = min(stat, self.baseline * self.baseline_raise)
                 return
-            cut = math.floor(self.limit * max(0.5, self.tolerance / ratio))
+            cut = math.floor(self.limit * self.tolerance / ratio)
             self._set(max(self.minimum, min(self.limit - 1, cut)))
             self._cut_at = now
         elif pressed and self.limit < self.maximum:
