@@ -38,8 +38,8 @@ def test_bench_serve_table_shape(tmp_path: Path) -> None:
     corpus = _tiny_corpus(tmp_path / "corpus")
     result = bench_serve(corpus=corpus, embedder="hashing:384", concurrency=(1, 4), requests=24,
                          cached_queries=4, overload_seconds=1.0, overload_docs=5, direct_queries=10,
-                         log=tmp_path / "serve.log")
-    assert result["documents"] == 30
+                         log=tmp_path / "serve.log", admission="static")  # c=4 is never shed
+    assert result["documents"] == 30 and result["admission"] == "static"
     assert result["ingest"] == {"documents": 25, "seconds": result["ingest"]["seconds"], "jobs_failed": 0}
     assert [(level["kind"], level["concurrency"]) for level in result["levels"]] == [
         ("cached", 1), ("uncached", 1), ("cached", 4), ("uncached", 4)]
@@ -50,6 +50,7 @@ def test_bench_serve_table_shape(tmp_path: Path) -> None:
     assert over["sent"] == over["admitted"] + over["shed"] + over["errors"] and over["errors"] == 0
     assert over["sent"] > 0 and over["admitted"] > 0
     assert over["shed"] == 0 or over["retry_after_present"]
+    assert over["admission_limit_after"] == 64  # the static bound, read from the server's /metrics
     assert over["ingest"]["job_state"] == "done"
     assert over["ingest"]["documents_added"] == 5 and over["ingest"]["lost"] == 0
     assert result["direct"]["queries"] == 10 and result["direct"]["qps"] > 0

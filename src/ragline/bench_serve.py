@@ -134,8 +134,10 @@ def _free_port() -> int:
 
 @contextmanager
 def running_server(store: str, *, embedder: str | None, workers: int = 1, log: Path | None = None,
-                   extra: Sequence[str] = (), ready_timeout: float = 300.0) -> Iterator[str]:
-    """``ragline serve`` in a subprocess on 127.0.0.1 (auth off), stopped by its pid on exit."""
+                   extra: Sequence[str] = (), ready_timeout: float = 300.0,
+                   env: dict[str, str] | None = None) -> Iterator[str]:
+    """``ragline serve`` in a subprocess on 127.0.0.1 (auth off), stopped by its pid on exit;
+    ``env`` is added to this process's environment for it (e.g. ``RAGLINE_SERVE_ADMISSION``)."""
     port = _free_port()
     command = [sys.executable, "-m", "ragline.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--store", store, "--no-auth", "--workers", str(workers), *extra]
@@ -143,7 +145,8 @@ def running_server(store: str, *, embedder: str | None, workers: int = 1, log: P
         command += ["--embedder", embedder]
     url = f"http://127.0.0.1:{port}"
     out = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                               env={**os.environ, **env} if env else None)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -310,8 +313,9 @@ def bench_serve(*, url: str | None = None, corpus: Path | None = None, store: st
                 requests: int | None = None, cached_queries: int = 16, overload_factor: float = 10.0,
                 overload_seconds: float = 5.0, overload_docs: int = 100, direct_queries: int = 200,
                 api_key: str | None = None, server_args: Sequence[str] = (), log: Path | None = None,
-                seed: int = 7) -> dict[str, Any]:
-    """The full bench; ``requests`` per level defaults to max(200, 8 x concurrency)."""
+                seed: int = 7, admission: str | None = None) -> dict[str, Any]:
+    """The full bench; ``requests`` per level defaults to max(200, 8 x concurrency); ``admission``
+    ("adaptive" | "static") sets the started server's ``RAGLINE_SERVE_ADMISSION``."""
     records, files, base_queries = load_corpus(corpus)
     random.Random(seed).shuffle(base_queries)
     # Held back from the first ingestion: the documents the overload run ingests (a folder of
@@ -321,10 +325,13 @@ def bench_serve(*, url: str | None = None, corpus: Path | None = None, store: st
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     default = _CRANFIELD if (_CRANFIELD / "corpus.jsonl").exists() else _SAMPLES
     result: dict[str, Any] = {"corpus": str(corpus or default), "documents": len(files) or len(records),
-                              "embedder": embedder or "default", "workers": workers, "environment": environment()}
+                              "embedder": embedder or "default", "workers": workers,
+                              "admission": admission or os.environ.get("RAGLINE_SERVE_ADMISSION", "adaptive"),
+                              "environment": environment()}
     with tempfile.TemporaryDirectory(prefix="ragline-bench-serve-") as tmp:
         store_uri = store or f"local:{tmp}/store"
-        with _server_or_url(url, store_uri, embedder, workers, log, server_args) as base:
+        env = {"RAGLINE_SERVE_ADMISSION": admission} if admission else None
+        with _server_or_url(url, store_uri, embedder, workers, log, server_args, env) as base:
             started = time.perf_counter()
             jobs = ingest(base, loaded, files=files, headers=headers)
             result["ingest"] = {"documents": len(files) or len(loaded),
@@ -348,6 +355,7 @@ def bench_serve(*, url: str | None = None, corpus: Path | None = None, store: st
             unloaded = uncached[0]
             result["overload"] = _overload(base, distinct, held, capacity * overload_factor, overload_seconds,
                                            headers, unloaded)
+            result["overload"]["admission_limit_after"] = admission_limit(base)
         # In-process reference on the very same store (only when the bench built it).
         if url is None or store is not None:
             result["direct"] = direct_search(store_uri, distinct, n=direct_queries, embedder=embedder)
@@ -379,6 +387,16 @@ def _overload(url: str, queries: DistinctQueries, held: Sequence[dict[str, Any]]
     return run
 
 
+def admission_limit(url: str) -> float | None:
+    """The server's ``ragline_admission_limit`` now (summed over workers), from /metrics."""
+    try:
+        text = httpx.get(url + "/metrics", timeout=10.0).text
+    except httpx.HTTPError:
+        return None
+    match = re.search(r"^ragline_admission_limit(?:\{[^}]*\})? ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
 def _seconds(retry_after: str | None) -> float:
     try:
         return max(0.0, float(retry_after or 1))
@@ -393,11 +411,12 @@ def _cycle(items: Sequence[str]) -> Iterator[str]:
 
 @contextmanager
 def _server_or_url(url: str | None, store: str, embedder: str | None, workers: int, log: Path | None,
-                   server_args: Sequence[str]) -> Iterator[str]:
+                   server_args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[str]:
     if url is not None:
         yield url.rstrip("/")
         return
-    with running_server(store, embedder=embedder, workers=workers, log=log, extra=server_args) as started:
+    with running_server(store, embedder=embedder, workers=workers, log=log, extra=server_args,
+                        env=env) as started:
         yield started
 
 
@@ -406,7 +425,8 @@ def print_bench_serve(console: Any, result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"bench serve: {result['corpus']} ({result['documents']} documents), "
-                        f"embedder {result['embedder']}, {result['workers']} worker(s)")
+                        f"embedder {result['embedder']}, {result['workers']} worker(s), "
+                        f"admission {result.get('admission', 'static')}")
     for column in ("queries", "concurrency", "requests", "QPS", "p50 ms", "p95 ms", "p99 ms", "429", "errors"):
         table.add_column(column, justify="right" if column != "queries" else "left")
     for level in result["levels"]:
@@ -418,7 +438,8 @@ def print_bench_serve(console: Any, result: dict[str, Any]) -> None:
     console.print(f"overload: offered {over['offered_rate']} req/s (target {over['target_rate']}, 10x capacity) "
                   f"for {over['seconds']} s: {over['sent']} sent, {over['admitted']} admitted, {over['shed']} shed "
                   f"({_pct(over['shed_rate'])}), {over['errors']} errors; admitted p99 {_fmt(over['p99_ms'])} ms "
-                  f"vs unloaded p99 {_fmt(over['unloaded_p99_ms'])} ms (x{_fmt(over['p99_vs_unloaded'])})")
+                  f"vs unloaded p99 {_fmt(over['unloaded_p99_ms'])} ms (x{_fmt(over['p99_vs_unloaded'])}); "
+                  f"admission limit after it {_fmt(over.get('admission_limit_after'))}")
     if "ingest" in over:
         ing = over["ingest"]
         console.print(f"ingestion during overload: job {ing['job_state']}, {ing['documents']} documents sent, "

@@ -443,6 +443,9 @@ def bench_serve(
     api_key: Annotated[str | None, typer.Option(envvar="RAGLINE_API_KEY", help="Bearer key for --url.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a latency/QPS chart (PNG) here.")] = None,
     server_log: Annotated[Path | None, typer.Option(help="Append the started server's output here.")] = None,
+    admission: Annotated[str | None, typer.Option(
+        help="The started server's admission limit: adaptive | static (default: $RAGLINE_SERVE_ADMISSION, "
+             "else adaptive).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The HTTP server under load: QPS and p50/p95/p99 per concurrency for cached and uncached hybrid
@@ -453,7 +456,7 @@ def bench_serve(
     result = run_bench(url=url, corpus=corpus, embedder=embedder, workers=workers,
                        concurrency=concurrency or DEFAULT_CONCURRENCY, requests=requests,
                        overload_seconds=overload_seconds, overload_docs=overload_docs,
-                       direct_queries=direct_queries, api_key=api_key, log=server_log)
+                       direct_queries=direct_queries, api_key=api_key, log=server_log, admission=admission)
     if plot is not None:
         plot_bench_serve(result, plot)
     if as_json:

@@ -56,6 +56,9 @@ CACHE_ERRORS = Counter("ragline_cache_errors_total",
 IN_FLIGHT = Gauge("ragline_in_flight", "Requests being worked on now.", multiprocess_mode="livesum")
 SHED = Counter("ragline_shed_total", "Requests refused at once (429) because in-flight work was at its bound.",
                ["route"])
+ADMISSION_LIMIT = Gauge("ragline_admission_limit",
+                        "Requests the server admits at once now (fixed, or adapting to latency); beyond it 429.",
+                        multiprocess_mode="livesum")
 JOBS = Gauge("ragline_jobs", "Ingestion jobs by state.", ["state"], multiprocess_mode="livesum")
 
 # ----- ingestion ----------------------------------------------------------------------------
@@ -196,11 +199,11 @@ def metric_names() -> set[str]:
 
 
 ALL_METRICS = (REQUESTS, REQUEST_SECONDS, SEARCH_SECONDS, QUERY_BATCH_SIZE, CACHE_HITS, CACHE_MISSES,
-               CACHE_ERRORS, IN_FLIGHT, SHED, JOBS, DOCUMENTS, CHUNKS, TOKENS_EMBEDDED, STAGE_BUSY,
+               CACHE_ERRORS, IN_FLIGHT, ADMISSION_LIMIT, SHED, JOBS, DOCUMENTS, CHUNKS, TOKENS_EMBEDDED, STAGE_BUSY,
                QUEUE_DEPTH, QUEUE_LAG, DEAD_LETTERS)
 
 __all__ = [
-    "ALL_METRICS", "BATCH_BUCKETS", "CACHES", "CACHE_ERRORS", "CACHE_HITS", "CACHE_MISSES", "CHUNKS",
+    "ADMISSION_LIMIT", "ALL_METRICS", "BATCH_BUCKETS", "CACHES", "CACHE_ERRORS", "CACHE_HITS", "CACHE_MISSES", "CHUNKS",
     "DEAD_LETTERS", "DOCUMENTS", "IN_FLIGHT", "JOBS", "LATENCY_BUCKETS", "QUERY_BATCH_SIZE", "QUEUE_DEPTH",
     "QUEUE_LAG", "REQUESTS", "REQUEST_SECONDS", "SEARCH_SECONDS", "SHED", "STAGE_BUSY", "TOKENS_EMBEDDED",
     "collecting_registry", "exposition", "in_flight", "mark_process_dead", "metric_names", "multiprocess_dir",

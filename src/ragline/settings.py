@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -132,7 +132,13 @@ class ServeSection(_Section):
     api_keys: SecretStr = SecretStr("")
     admin_key: SecretStr | None = None
     # Requests being worked on at once; beyond it 429 + Retry-After at once (not queued).
+    # "adaptive": the limit moves between admission_min_limit and max_in_flight to keep the p90
+    # of uncached searches within admission_tolerance x the unloaded p90 (serve/_admission.py);
+    # "static": always max_in_flight.
+    admission: Literal["adaptive", "static"] = "adaptive"
     max_in_flight: int = Field(default=64, ge=1)
+    admission_min_limit: int = Field(default=2, ge=1)
+    admission_tolerance: float = Field(default=1.5, gt=1.0)
     retry_after_s: int = Field(default=1, ge=1)
     # Per-request deadline (504 deadline_exceeded).
     deadline_s: float = Field(default=10.0, gt=0)

@@ -1,8 +1,11 @@
 """The ASGI middleware in front of every route: load shedding and request metrics.
 
-Past ``max_in_flight`` requests being worked on, a ``/v1`` request is answered 429 with
+Past the admission limit of requests being worked on (``_admission``: fixed at ``max_in_flight``,
+or adapting to keep latency near the unloaded latency), a ``/v1`` request is answered 429 with
 ``Retry-After`` at once, before any work (a queue would only turn overload into latency for
-everyone); health, readiness, metrics, docs and the web page are never shed. Every request is
+everyone); health, readiness, metrics, docs and the web page are never shed. A route that wants
+its latency to teach the adaptive limit sets ``scope["ragline.latency_sample"] = True`` (search
+does, when its answer was not cached: a cache hit says nothing about capacity). Every request is
 counted by route template, method and status, and timed by route.
 """
 
@@ -16,14 +19,23 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragline import metrics
+from ragline.serve._admission import AdaptiveLimit, StaticLimit
+
+SAMPLE = "ragline.latency_sample"
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, max_in_flight: int, retry_after_s: int):
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, retry_after_s: int,
+                 limiter: AdaptiveLimit | StaticLimit | None = None):
         self.app = app
-        self.max_in_flight = max_in_flight
+        self.limiter = limiter if limiter is not None else StaticLimit(max_in_flight)
         self.retry_after_s = retry_after_s
         self.in_flight = 0
+        metrics.ADMISSION_LIMIT.set(self.limiter.limit)
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.limiter.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,7 +44,7 @@ class Guard:
         started = time.perf_counter()
         path: str = scope["path"]
         sheddable = path.startswith("/v1/")
-        if sheddable and self.in_flight >= self.max_in_flight:
+        if sheddable and self.in_flight >= self.limiter.limit:
             route = _route_of(scope)
             metrics.record_shed(route)
             await _overloaded(send, self.retry_after_s)
@@ -49,12 +61,17 @@ class Guard:
         if sheddable:
             self.in_flight += 1
             metrics.IN_FLIGHT.inc()
+            admitted_with = self.in_flight
         try:
             await self.app(scope, receive, send_status)
         finally:
             if sheddable:
                 self.in_flight -= 1
                 metrics.IN_FLIGHT.dec()
+                if scope.get(SAMPLE) and status == 200:
+                    self.limiter.observe(time.perf_counter() - started, started=started,
+                                         in_flight_peak=admitted_with)
+                    metrics.ADMISSION_LIMIT.set(self.limiter.limit)
             route = scope["route"].path if "route" in scope and hasattr(scope["route"], "path") else _route_of(scope)
             metrics.record_request(route, scope["method"], status, time.perf_counter() - started)
 

@@ -28,7 +28,8 @@ from ragline.answer import Answerer, Context
 from ragline.embed.base import Embedder
 from ragline.ids import make_doc_id
 from ragline.serve import models as m
-from ragline.serve._guard import Guard
+from ragline.serve._admission import AdaptiveLimit, StaticLimit
+from ragline.serve._guard import SAMPLE, Guard
 from ragline.serve.errors import ApiError, install_error_handlers, overloaded
 from ragline.serve.jobs import QueueFull
 from ragline.serve.keys import KEYS_NAMESPACE
@@ -60,11 +61,23 @@ def create_app(settings: ServeSettings | None = None, *, embedder: Embedder | No
                              429: {"model": m.ErrorResponse}, 504: {"model": m.ErrorResponse}})
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(Guard, max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s)
+    app.state.admission = admission_limiter(settings)
+    app.add_middleware(Guard, max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s,
+                       limiter=app.state.admission)
     _routes(app, settings)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def admission_limiter(settings: ServeSettings) -> AdaptiveLimit | StaticLimit:
+    """The in-flight bound of ``settings.admission`` (a fixed one below the adaptive minimum).
+    The adaptive one starts at ``max_in_flight``: until latency says otherwise it admits what the
+    static bound would (bursts are not shed for want of evidence)."""
+    if settings.admission == "static" or settings.max_in_flight <= settings.admission_min_limit:
+        return StaticLimit(settings.max_in_flight)
+    return AdaptiveLimit(initial=settings.max_in_flight, minimum=settings.admission_min_limit,
+                         maximum=settings.max_in_flight, tolerance=settings.admission_tolerance)
 
 
 def app_from_env() -> FastAPI:
@@ -123,6 +136,7 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
             return [m.SearchHit.of(hit) for hit in hits], runtime.last_search_cached(engine)
 
         hits, cached = await _call(runtime, work)
+        request.scope[SAMPLE] = not cached  # a cache hit says nothing about capacity
         return m.SearchResponse(hits=hits, mode=body.mode, cached=cached,
                                 took_ms=round((time.perf_counter() - started) * 1000, 3))
 
