@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,20 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[int]:
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity: the fraction of equal MinHash values."""
     return float(np.mean(a == b))
+
+
+def best_match(candidates: Iterable[tuple[str, np.ndarray]], doc_id: str, signature: np.ndarray,
+               threshold: float) -> tuple[str, float] | None:
+    """The most similar candidate at or above ``threshold`` (never ``doc_id`` itself): what every
+    near-dup state backend answers once it has fetched the LSH candidates its way."""
+    best: tuple[str, float] | None = None
+    for other, other_signature in candidates:
+        if other == doc_id:
+            continue
+        score = similarity(signature, other_signature)
+        if score >= threshold and (best is None or score > best[1]):
+            best = (other, score)
+    return best
 
 
 def __getattr__(name: str) -> object:

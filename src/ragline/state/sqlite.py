@@ -30,7 +30,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ragline.errors import ConfigError, StoreError
-from ragline.neardup import NearDupConfig, band_keys, similarity
+from ragline.neardup import NearDupConfig, band_keys, best_match
 from ragline.state.base import DocRecord, EmbeddingCacheBase, FileRecord
 from ragline.store.local.db import chunked, connect
 
@@ -266,14 +266,7 @@ class SQLiteNearDupIndex:
 
     def query(self, doc_id: str, signature: np.ndarray) -> tuple[str, float] | None:
         """The most similar stored document at or above the threshold (not ``doc_id`` itself)."""
-        best: tuple[str, float] | None = None
-        for other, other_signature in self.candidates(signature):
-            if other == doc_id:
-                continue
-            score = similarity(signature, other_signature)
-            if score >= self.config.threshold and (best is None or score > best[1]):
-                best = (other, score)
-        return best
+        return best_match(self.candidates(signature), doc_id, signature, self.config.threshold)
 
     def add(self, doc_id: str, signature: np.ndarray) -> None:
         self.remove([doc_id])
