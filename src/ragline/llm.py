@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from ragline.embed._resilience import CircuitBreaker, CircuitOpenError, retry_after_seconds
+from ragline.embed._resilience import CircuitBreaker, CircuitOpenError, base_url_problem, retry_after_seconds
 from ragline.errors import ConfigError, LLMError
 from ragline.redact import redact
 
@@ -62,11 +62,8 @@ class LLMConfig:
                 raise ConfigError(f"llm: {message}")
 
         need(bool(self.model), "no model: use 'openai:MODEL', e.g. 'openai:gpt-4o-mini'")
-        parts = urlsplit(self.base_url)
-        need(parts.scheme in ("http", "https") and bool(parts.hostname),
-             f"base_url {self.base_url!r} must look like https://host[:port]/v1")
-        need(parts.username is None and parts.password is None,
-             f"base_url must not carry credentials; put the key in ${self.api_key_env}")
+        problem = base_url_problem(self.base_url, self.api_key_env)
+        need(problem is None, problem or "")
         need(0.0 <= self.temperature <= 2.0, "temperature must be in [0, 2]")
         need(self.max_tokens is None or self.max_tokens >= 1, "max_tokens must be >= 1")
         need(self.timeout > 0 and self.connect_timeout > 0, "timeouts must be > 0")

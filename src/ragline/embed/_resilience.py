@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from ragline.errors import EmbedError
 
@@ -57,6 +58,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def base_url_problem(base_url: str, api_key_env: str) -> str | None:
+    """What is wrong with an OpenAI-compatible ``base_url`` (None when it is usable): shared by the
+    remote embedder and the chat client, so both refuse the same URLs with the same words."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"base_url {base_url!r} must look like https://host[:port]/v1"
+    if parts.username is not None or parts.password is not None:
+        return ("base_url must not carry credentials; put the key in the environment variable "
+                f"named by api_key_env ({api_key_env})")
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

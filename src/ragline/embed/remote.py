@@ -33,6 +33,7 @@ from ragline.embed._resilience import (
     CircuitBreaker,
     CircuitOpenError,
     RateLimiter,
+    base_url_problem,
     retry_after_seconds,
 )
 from ragline.embed.base import l2_normalise
@@ -79,12 +80,8 @@ class RemoteConfig:
                 raise ConfigError(f"remote embedder: {message}")
 
         need(bool(self.model), "no model: use 'openai:MODEL', e.g. 'openai:text-embedding-3-small'")
-        parts = urlsplit(self.base_url)
-        need(parts.scheme in ("http", "https") and bool(parts.hostname),
-             f"base_url {self.base_url!r} must look like https://host[:port]/v1")
-        need(parts.username is None and parts.password is None,
-             "base_url must not carry credentials; put the key in the environment variable "
-             f"named by api_key_env ({self.api_key_env})")
+        problem = base_url_problem(self.base_url, self.api_key_env)
+        need(problem is None, problem or "")
         need(self.dimensions is None or self.dimensions > 0, "dimensions must be > 0")
         need(self.max_inputs_per_request >= 1, "max_inputs_per_request must be >= 1")
         need(self.request_tokens >= 1, "request_tokens must be >= 1")
