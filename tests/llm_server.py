@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from tests.threaded_server import ThreadedServer
 
 BLOCK = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.M | re.S)
 
@@ -154,37 +154,12 @@ def _events(model: str, text: str, usage: dict[str, int] | None, broken: dict[st
     yield "data: [DONE]\n\n"
 
 
-class ChatServer:
+class ChatServer(ThreadedServer):
     """uvicorn serving ``create_app`` in a background thread on 127.0.0.1, on a free port."""
 
     def __init__(self, model: str = "test-chat"):
-        self.app = create_app(model)
+        super().__init__(create_app(model), "chat server", log_level="critical")
         self.state: ChatState = self.app.state.chat
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.base_url = self.url + "/v1"
-        config = uvicorn.Config(self.app, log_level="critical", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
-                                        daemon=True, name=f"chat-server-{self.port}")
-
-    def __enter__(self) -> ChatServer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test chat server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import threading
 import time
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from tests.threaded_server import ThreadedServer
 
 
 class ServerState:
@@ -130,37 +130,12 @@ def _answer(state: ServerState, body: dict[str, Any], authorization: str | None 
                         headers=headers)
 
 
-class EmbeddingServer:
+class EmbeddingServer(ThreadedServer):
     """uvicorn serving ``create_app`` in a background thread on 127.0.0.1, on a free port."""
 
     def __init__(self, embedder: Any, model: str = "test-embed"):
-        self.app = create_app(embedder, model)
+        super().__init__(create_app(embedder, model), "embedding server", log_level="warning")
         self.state: ServerState = self.app.state.embeddings
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.base_url = self.url + "/v1"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
-                                        daemon=True, name=f"embedding-server-{self.port}")
-
-    def __enter__(self) -> EmbeddingServer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test embedding server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
 
 
 def main() -> None:
