@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,18 +135,23 @@ def _free_port() -> int:
 @contextmanager
 def running_server(store: str, *, embedder: str | None, workers: int = 1, log: Path | None = None,
                    extra: Sequence[str] = (), ready_timeout: float = 300.0,
-                   env: dict[str, str] | None = None) -> Iterator[str]:
-    """``ragline serve`` in a subprocess on 127.0.0.1 (auth off), stopped by its pid on exit;
-    ``env`` is added to this process's environment for it (e.g. ``RAGLINE_SERVE_ADMISSION``)."""
+                   env: Mapping[str, str | None] | None = None, auth: bool = False) -> Iterator[str]:
+    """``ragline serve`` in a subprocess on 127.0.0.1 (auth off unless ``auth``: then keys come from
+    ``env``), stopped by its pid on exit; ``env`` changes this process's environment for it (e.g.
+    ``RAGLINE_SERVE_ADMISSION``; a None value removes a variable)."""
     port = _free_port()
     command = [sys.executable, "-m", "ragline.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--store", store, "--no-auth", "--workers", str(workers), *extra]
+               "--store", store, "--workers", str(workers), *extra, *([] if auth else ["--no-auth"])]
     if embedder:
         command += ["--embedder", embedder]
     url = f"http://127.0.0.1:{port}"
     out = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                               env={**os.environ, **env} if env else None)
+    environment = None
+    if env:
+        environment = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
+        for name in [k for k, v in env.items() if v is None]:
+            environment.pop(name, None)
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,46 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ragline.bench_serve import running_server
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture()
 def server(tmp_path: Path):
-    port = _free_port()
-    env = {**os.environ, "RAGLINE_SERVE_API_KEYS": "key-a=alpha,key-b=beta",
-           "RAGLINE_SERVE_MAX_UPLOAD_BYTES": str(2**20), "PYTHONPATH": os.pathsep.join(sys.path)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragline.cli", "serve", "--port", str(port), "--workers", "2",
-         "--store", f"local:{tmp_path / 'store'}", "--embedder", "hashing:384"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"the server did not become ready:\n{output}")
-            time.sleep(0.2)
-        yield base, port
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env: dict[str, str | None] = {"RAGLINE_SERVE_API_KEYS": "key-a=alpha,key-b=beta",
+                                  "RAGLINE_SERVE_MAX_UPLOAD_BYTES": str(2**20),
+                                  "PYTHONPATH": os.pathsep.join(sys.path), "PROMETHEUS_MULTIPROC_DIR": None}
+    with running_server(f"local:{tmp_path / 'store'}", embedder="hashing:384", workers=2,
+                        log=tmp_path / "serve.log", ready_timeout=60, env=env, auth=True) as base:
+        yield base, int(base.rsplit(":", 1)[1])
 
 
 def test_upload_search_delete_across_two_workers(server):

@@ -7,11 +7,8 @@ kept as a test artifact: test-artifacts/web.png.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,35 +45,13 @@ def server(tmp_path: Path) -> Iterator[str]:
 @contextmanager
 def _serve(tmp_path: Path, **env_extra: str) -> Iterator[str]:
     """A real ``ragline serve`` on a free 127.0.0.1 port (no chat model unless ``env_extra`` names one)."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGLINE_SERVE_API_KEYS": f"{API_KEY}=web",
-           "RAGLINE_SERVE_STORE": f"local:{tmp_path / 'store'}", "RAGLINE_SERVE_EMBEDDER": "hashing:384"}
-    env.pop("RAGLINE_SERVE_LLM", None)
-    env.update(env_extra)
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "ragline.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "ragline serve was not ready within 120 s"
-            time.sleep(0.2)
+    from ragline.bench_serve import running_server
+
+    env: dict[str, str | None] = {"HF_HUB_OFFLINE": "1", "RAGLINE_SERVE_API_KEYS": f"{API_KEY}=web",
+                                  "RAGLINE_SERVE_LLM": None, **env_extra}
+    with running_server(f"local:{tmp_path / 'store'}", embedder="hashing:384", log=tmp_path / "serve.log",
+                        ready_timeout=120, env=env, auth=True) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture()
@@ -173,7 +148,6 @@ def test_answer_panel_streams_an_answer_with_linked_citations(tmp_path: Path, br
     answer streams into the panel, its citations are listed and its [n] markers become links."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
     from tests.llm_server import ChatServer
 
     with ChatServer() as chat, _serve(tmp_path, RAGLINE_SERVE_LLM="openai:test-chat",
