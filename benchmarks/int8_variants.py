@@ -25,14 +25,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ragline.bench import cranfield_chunks, cranfield_queries  # noqa: E402
-from ragline.embed.onnx import OnnxEmbedder  # noqa: E402
-from ragline.embed.quality import mean_cosine_error, topk_overlap  # noqa: E402
-from ragline.embed.variants import ensure_variant, matmul_weight_nodes  # noqa: E402
+from ragline.bench import cranfield_chunks, cranfield_queries
+from ragline.embed.onnx import OnnxEmbedder
+from ragline.embed.quality import drift
+from ragline.embed.variants import ensure_variant, matmul_weight_nodes
 
 OUT = Path(".bench").resolve()
 
@@ -53,8 +51,13 @@ def static(method: str, fmt: str, calibration: list[str], embedder: OnnxEmbedder
            exclude: Callable[[str], bool] | None = None, symmetric_act: bool = False) -> Callable[[Path, Path], None]:
     def build(source: Path, target: Path) -> None:
         home = os.getcwd()
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         class Reader(CalibrationDataReader):
@@ -219,12 +222,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001
             print(f"{name}: inference failed: {exc}", flush=True)
             continue
-        results[name] = {
-            "cosine_error": mean_cosine_error(ref_docs, docs),
-            "max_cosine_error": float(np.max(1 - np.sum(ref_docs * docs, axis=1))),
-            "top10_queries": topk_overlap(ref_queries, ref_docs, qs, docs, 10),
-            "top10_chunks": topk_overlap(ref_docs, ref_docs, docs, docs, 10, exclude_self=True),
-        }
+        results[name] = drift(ref_docs, ref_queries, docs, qs)
         print(name, {k: round(v, 4) for k, v in results[name].items()}, flush=True)
 
     speed_texts = chunks[:args.speed_chunks]

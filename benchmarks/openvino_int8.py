@@ -30,8 +30,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -45,7 +43,7 @@ from ragline.embed._openvino_int8 import (
 )
 from ragline.embed.onnx import OnnxEmbedder
 from ragline.embed.openvino import OpenVinoEmbedder
-from ragline.embed.quality import mean_cosine_error, topk_overlap
+from ragline.embed.quality import drift
 from ragline.embed.variants import SUFFIXES, ensure_variant
 
 OUT = Path(".bench").resolve()
@@ -137,12 +135,7 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     for name, embedder in embedders.items():
         docs, qs = embedder.embed(chunks), embedder.embed(queries)
-        results[name] = {
-            "cosine_error": mean_cosine_error(ref_docs, docs),
-            "max_cosine_error": float(np.max(1 - np.sum(ref_docs * docs, axis=1))),
-            "top10_queries": topk_overlap(ref_queries, ref_docs, qs, docs, 10),
-            "top10_chunks": topk_overlap(ref_docs, ref_docs, docs, docs, 10, exclude_self=True),
-        }
+        results[name] = drift(ref_docs, ref_queries, docs, qs)
         print(name, {k: round(v, 4) for k, v in results[name].items()}, flush=True)
 
     speed_texts = chunks[:args.speed_chunks]

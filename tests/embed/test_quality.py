@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragline.embed.quality import mean_cosine_error, topk_overlap
+from ragline.embed.quality import drift, mean_cosine_error, topk_overlap
 
 
 def unit(rows):
@@ -71,3 +71,16 @@ def test_small_noise_keeps_most_of_the_top_ten():
     small, large = (topk_overlap(queries, docs, queries, c, k=10) for c in (slightly, heavily))
     assert 0.9 <= small <= 1.0 and large < small
     assert mean_cosine_error(docs, slightly) < mean_cosine_error(docs, heavily)
+
+
+def test_drift_row_is_zero_error_and_full_overlap_for_the_same_vectors_only():
+    rng = np.random.default_rng(3)
+    docs = rng.normal(size=(40, 16)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = docs[:10] + 0.01
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    same = drift(docs, queries, docs, queries)
+    assert same["cosine_error"] == pytest.approx(0.0, abs=1e-6) and same["max_cosine_error"] < 1e-6
+    assert same["top10_queries"] == same["top10_chunks"] == 1.0
+    shuffled = drift(docs, queries, docs[::-1].copy(), queries)
+    assert shuffled["cosine_error"] > 0.1 and shuffled["top10_chunks"] < 1.0

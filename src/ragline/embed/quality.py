@@ -44,4 +44,16 @@ def topk_overlap(ref_queries: np.ndarray, ref_docs: np.ndarray, cand_queries: np
     return float(np.mean(shared) / k)
 
 
-__all__ = ["mean_cosine_error", "topk_overlap"]
+def drift(ref_docs: np.ndarray, ref_queries: np.ndarray, docs: np.ndarray, queries: np.ndarray,
+          k: int = 10) -> dict[str, float]:
+    """The quality row the precision benchmarks report for one candidate against the reference:
+    mean and max cosine error over the documents, query top-k and document top-k overlap."""
+    return {
+        "cosine_error": mean_cosine_error(ref_docs, docs),
+        "max_cosine_error": float(np.max(1 - np.sum(ref_docs * docs, axis=1))),
+        f"top{k}_queries": topk_overlap(ref_queries, ref_docs, queries, docs, k),
+        f"top{k}_chunks": topk_overlap(ref_docs, ref_docs, docs, docs, k, exclude_self=True),
+    }
+
+
+__all__ = ["drift", "mean_cosine_error", "topk_overlap"]
