@@ -143,14 +143,27 @@ def test_cited_numbers(text, n, expected):
 def test_cli_answer_streams_and_lists_sources(store, chat, llm):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
     command = [sys.executable, "-m", "ragline.cli", "answer", QUESTION, "--store", f"local:{store}",
-               "--embedder", "hashing:64", "--llm", "openai:test-chat", "--base-url", chat.base_url, "-k", "4"]
+               "--embedder", "hashing:64", "--llm", "openai:test-chat", "--llm-base-url", chat.base_url, "-k", "4"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert "deprecated" not in done.stderr
     assert "From the context:" in done.stdout and "[1]" in done.stdout
     assert "Sources" in done.stdout and "*[1]" in done.stdout and "*[2]" in done.stdout
     as_json = json.loads(subprocess.run(command + ["--json"], env=env, capture_output=True, text=True,
                                         timeout=120).stdout)
     assert as_json["cited"] == [1, 2] and as_json["text"].startswith("From the context:")
+    # The old spelling still works (with a note); the variable is serve's name without SERVE_.
+    old_name = [*command[:-4], "--base-url", chat.base_url, "-k", "4", "--json"]
+    assert old_name != command and "--llm-base-url" not in old_name
+    renamed = subprocess.run(old_name, env=env, capture_output=True, text=True, timeout=120)
+    assert renamed.returncode == 0 and json.loads(renamed.stdout)["cited"] == [1, 2], renamed.stderr
+    assert "--base-url is deprecated: use --llm-base-url" in " ".join(renamed.stderr.split())
+    from_env = subprocess.run([*command[:-4], "-k", "4", "--json"], env={**env, "RAGLINE_LLM_BASE_URL": chat.base_url},
+                              capture_output=True, text=True, timeout=120)
+    assert from_env.returncode == 0 and json.loads(from_env.stdout)["cited"] == [1, 2], from_env.stderr
+    both = subprocess.run([*command, "--base-url", "http://127.0.0.1:9/v1"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert both.returncode == 2 and "old name of --llm-base-url" in " ".join(both.stderr.split())
     httpx.post(chat.url + "/_control", json={"fail": {"count": 20, "status": 500}})
     failed = subprocess.run(command + ["--json"], env={**env, "RAGLINE_LLM_MAX_ATTEMPTS": "1"},
                             capture_output=True, text=True, timeout=120)

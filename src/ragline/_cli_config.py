@@ -34,7 +34,8 @@ def show(
                                                 "e.g. search.feedback_chunks=0.")] = [],
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")] = False,
 ) -> None:
-    """Print every setting's effective value and its source: default, toml:FILE, env:NAME or flag."""
+    """Print every setting's effective value and its source: default, toml:FILE, env:NAME or flag
+    (the serve section as ``ragline serve`` resolves it, flat RAGLINE_SERVE_* variables included)."""
     flags: dict[str, object] = {"store.uri": store, "store.state": state, "store.namespace": namespace,
                                 "embed.spec": embedder, "chunk.max_tokens": max_tokens, "chunk.overlap": overlap}
     for item in settings:
@@ -43,7 +44,18 @@ def show(
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
         flags[name.strip()] = value
     resolved = resolve_settings(flags)
-    rows = [(name, _printable(value), source) for name, value, source in resolved.rows()]
+    # The server reads flat RAGLINE_SERVE_<FIELD> variables over the tree (ServeSettings): show
+    # the serve section as it would run (flags still win).
+    from ragline.serve.settings import flat_env_overrides
+
+    served = flat_env_overrides({name.partition(".")[2]: value for name, value in flags.items()
+                                 if name.startswith("serve.")})
+    rows = []
+    for name, value, source in resolved.rows():
+        section, _, key = name.partition(".")
+        if section == "serve" and key in served:
+            value, source = served[key]
+        rows.append((name, _printable(value), source))
     out = Console()
     if as_json:
         out.print_json(json.dumps({"file": str(resolved.file) if resolved.file else None,

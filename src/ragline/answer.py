@@ -197,7 +197,7 @@ class Answerer:
         raise LLMError("llm_error", "the answer stream ended without a result")  # not reached
 
 
-_NOT_CONFIGURED = ("no chat model is configured: pass --llm openai:MODEL (and --base-url for a server "
+_NOT_CONFIGURED = ("no chat model is configured: pass --llm openai:MODEL (and --llm-base-url for a server "
                    "other than OpenAI's; the key comes from $OPENAI_API_KEY)")
 
 

@@ -201,9 +201,11 @@ def answer(
     llm: Annotated[str | None, typer.Option("--llm", envvar="RAGLINE_LLM",
                                             help="openai:MODEL (any OpenAI-compatible chat server; "
                                                  "key from $OPENAI_API_KEY).")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="The chat server, e.g. "
-                                                 "http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL or OpenAI).")]
-    = None,
+    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", envvar="RAGLINE_LLM_BASE_URL",
+                                                     help="The chat server, e.g. http://127.0.0.1:8000/v1 "
+                                                          "(default $OPENAI_BASE_URL or OpenAI).")] = None,
+    # The old name (before serve's --llm-base-url set the spelling): still accepted, not shown.
+    base_url: Annotated[str | None, typer.Option("--base-url", hidden=True)] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Chunks to retrieve.")] = 8,
     mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid")] = "hybrid",
     max_context_tokens: Annotated[int, typer.Option(min=16, max=1_000_000,
@@ -218,8 +220,13 @@ def answer(
 
     if not llm:
         raise ConfigError("no chat model: pass --llm openai:MODEL (or set RAGLINE_LLM)")
+    if base_url is not None:
+        if llm_base_url is not None and llm_base_url != base_url:
+            raise ConfigError("--base-url is the old name of --llm-base-url: give one of them")
+        console.print("[yellow]note:[/] --base-url is deprecated: use --llm-base-url")
+        llm_base_url = base_url
     with _engine(store, namespace, embedder, state=state, create_store=False) as engine, \
-            open_llm(llm, base_url=base_url) as chat:
+            open_llm(llm, base_url=llm_base_url) as chat:
         events = Answerer(engine, chat, k=k, mode=mode, max_context_tokens=max_context_tokens).stream(question)
         result = print_answer(Console(quiet=True) if as_json else out, events)
     if as_json:

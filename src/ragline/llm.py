@@ -328,7 +328,7 @@ def open_llm(spec: str, **options: Any) -> ChatClient:
     scheme, sep, model = spec.partition(":")
     if not sep or scheme != "openai" or not model:
         raise ConfigError(f"unknown llm {spec!r}: use 'openai:MODEL' (any OpenAI-compatible "
-                          "chat-completions server; --base-url points at it)")
+                          "chat-completions server; --llm-base-url points at it)")
     return ChatClient(LLMConfig.resolve(model, **options))
 
 

@@ -156,6 +156,9 @@ class ServeSection(_Section):
     # every server process reads them); the stored records are swept at most every job_prune_every_s.
     job_retention_s: float = Field(default=24 * 3600.0, gt=0)
     job_prune_every_s: float = Field(default=60.0, ge=0)
+    # A queued or running job's owner (one server process) refreshes its heartbeat every third of
+    # this; a stored job whose heartbeat is older (its server was killed) reads as failed/interrupted.
+    job_stale_s: float = Field(default=30.0, gt=0)
     # Nice increment of the writer thread, so ingestion yields the CPU to searches.
     ingest_nice: int = Field(default=10, ge=0, le=19)
     # Inference threads of the writer's own copy of a local model (auto, openvino, onnx), so an

@@ -53,3 +53,24 @@ def test_jobs_finished_longer_ago_than_the_retention_are_forgotten_in_memory(mak
         second = _submit(client, 2)  # submitting sweeps memory; finishing sweeps the state
         assert client.get(f"/v1/jobs/{first}", headers=H).status_code == 404
         assert _stored(client) == [second]
+
+
+def test_a_live_servers_running_job_keeps_beating(make_client):
+    """What other worker processes read (the state's meta) stays "running" while the job runs,
+    though the bound is far shorter than the job: the owner's heartbeat timer refreshes it."""
+    records = [{"id": f"r{i}", "text": " ".join(f"word{(i * 31 + j) % 997}" for j in range(150))} for i in range(1500)]
+    with make_client(api_keys="key-a=tenant-a", job_stale_s=0.3) as client:
+        runtime = client.app.state.runtime
+        job_id = client.post("/v1/documents", json={"records": records}, headers=H).json()["job_id"]
+        beats, seen_running = set(), 0
+        while (mine := client.get(f"/v1/jobs/{job_id}", headers=H).json())["state"] != "done":
+            stored = runtime.stored_job(job_id, "tenant-a")
+            assert stored is not None and stored["state"] in ("queued", "running"), stored
+            if stored["state"] == "running":
+                seen_running += 1
+                beats.add(stored["heartbeat_at"])
+                assert stored["owner"] == runtime.writer.owner
+            time.sleep(0.05)
+        assert mine["state"] == "done" and runtime.stored_job(job_id, "tenant-a")["state"] == "done"
+        print(f"{seen_running} reads while running, {len(beats)} heartbeats")
+        assert len(beats) >= 3, (seen_running, beats)

@@ -80,3 +80,48 @@ def test_the_serve_section_of_the_settings_tree(monkeypatch, tmp_path):
     assert rows["serve.workers"] == {"value": 4, "source": "env:RAGLINE_SERVE__WORKERS"}
     assert rows["serve.batch_max"] == {"value": 32, "source": "default"}
     assert rows["serve.api_keys"]["value"] == "[REDACTED]" and "toml-key" not in shown.stdout
+
+
+def test_config_show_resolves_the_serve_section_as_the_server_does(monkeypatch, tmp_path):
+    """Flat RAGLINE_SERVE_<FIELD> variables (what --workers N exports) win over the tree in
+    `ragline config show` as in ServeSettings; flags still win over them; keys stay redacted."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for name in list(os.environ):
+        if name.startswith("RAGLINE_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "ragline.toml").write_text('[serve]\nport = 9100\nmax_in_flight = 5\nworkers = 2\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+           "RAGLINE_SERVE__MAX_IN_FLIGHT": "6", "RAGLINE_SERVE_MAX_IN_FLIGHT": "7", "RAGLINE_SERVE_PORT": "9300",
+           "RAGLINE_SERVE_AUTH": "false", "RAGLINE_SERVE_ADMIN_KEY": "admin-hunter2",
+           "RAGLINE_SERVE__BATCH_MAX": "8"}
+
+    def show(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ragline.cli", "config", "show", *args], cwd=tmp_path,
+                              env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+    shown = show("--json", "--set", "serve.port=9400")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["settings"]
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    served = ServeSettings(port=9400)  # what the server runs with, the same way
+    assert rows["serve.max_in_flight"] == {"value": served.max_in_flight, "source": "env:RAGLINE_SERVE_MAX_IN_FLIGHT"}
+    assert served.max_in_flight == 7
+    assert rows["serve.port"] == {"value": 9400, "source": "flag"}
+    assert rows["serve.auth"] == {"value": False, "source": "env:RAGLINE_SERVE_AUTH"} and served.auth is False
+    assert rows["serve.workers"] == {"value": 2, "source": "toml:ragline.toml"} and served.workers == 2
+    assert rows["serve.batch_max"] == {"value": 8, "source": "env:RAGLINE_SERVE__BATCH_MAX"} and served.batch_max == 8
+    assert rows["serve.admin_key"] == {"value": "[REDACTED]", "source": "env:RAGLINE_SERVE_ADMIN_KEY"}
+    assert "hunter2" not in shown.stdout
+    table = show(COLUMNS="200")
+    assert table.returncode == 0, table.stderr
+    line = next(line for line in table.stdout.splitlines() if "serve.max_in_flight" in line)
+    assert "7" in line and "RAGLINE_SERVE_MAX_IN_FLIGHT" in "".join(line.split())
+    bad = show("--json", RAGLINE_SERVE_PORT="not-a-port")
+    assert bad.returncode == 2 and "serve.port" in bad.stderr and "RAGLINE_SERVE_" in bad.stderr

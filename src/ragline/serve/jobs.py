@@ -9,6 +9,12 @@ is never written by two threads at once. The thread runs at a higher nice value 
 searches (Linux threads have their own), parses in-thread (no process pool), and a delete goes
 ahead of queued jobs. Nothing accepted is lost silently: a job that raises is ``failed`` with its
 error; documents that fail to parse are listed in its report.
+
+Every persisted record names its ``owner`` (this process: host, pid and start time) and carries a
+``heartbeat_at`` that the owner refreshes while the job is queued or running (each save, and a
+light timer every ``heartbeat_s``). A process killed outright (SIGKILL, a dead machine) leaves its
+record "running"; ``judge_stale`` turns one whose heartbeat is older than the bound into
+``failed`` with ``INTERRUPTED``, so no reader waits for it forever.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import itertools
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -31,6 +38,27 @@ from ragline.records import IngestReport, SourceItem
 
 log = logging.getLogger("ragline.serve")
 STATES = ("queued", "running", "done", "failed")
+
+
+INTERRUPTED = ("interrupted: the server running it stopped; resubmit the documents "
+               "(a re-run replaces, never duplicates)")
+
+
+def process_owner() -> str:
+    """This process, as a job record's ``owner``: host, pid and start time (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}"
+
+
+def judge_stale(record: dict[str, Any], stale_s: float, now: float | None = None) -> dict[str, Any]:
+    """``record`` as it stands: a queued or running job whose owner's heartbeat is older than
+    ``stale_s`` is ``failed`` (``INTERRUPTED``, ``interrupted: True``); others are unchanged."""
+    if record.get("state") not in ("queued", "running"):
+        return record
+    beat = record.get("heartbeat_at") or record.get("started_at") or record.get("created_at") or 0.0
+    now = time.time() if now is None else now
+    if now - float(beat) <= stale_s:
+        return record
+    return {**record, "state": "failed", "error": INTERRUPTED, "interrupted": True, "finished_at": float(beat)}
 
 
 class QueueFull(Exception):
@@ -50,12 +78,14 @@ class Job:
     report: dict[str, Any] | None = None
     error: str | None = None
     documents: list[dict[str, str]] = field(default_factory=list)
+    owner: str = ""
+    heartbeat_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "state": self.state, "namespace": self.namespace,
                 "documents": list(self.documents), "progress": dict(self.progress), "report": self.report,
                 "error": self.error, "created_at": self.created_at, "started_at": self.started_at,
-                "finished_at": self.finished_at}
+                "finished_at": self.finished_at, "owner": self.owner, "heartbeat_at": self.heartbeat_at}
 
 
 Ingest = Callable[[str, list[SourceItem], Callable[[str, int], None]], IngestReport]
@@ -66,11 +96,15 @@ class Writer:
     def __init__(self, ingest: Ingest, *, queue_size: int = 16, nice: int = 10, jobs_kept: int = 10_000,
                  on_change: Callable[[dict[str, int]], None] | None = None,
                  persist: Callable[[Job], None] | None = None, persist_every_s: float = 1.0,
-                 retention_s: float = float("inf")):
+                 retention_s: float = float("inf"), heartbeat_s: float | None = None):
         self._ingest = ingest
         # Other server processes answer GET /v1/jobs/{id} from what is persisted (state meta).
         self._persist = persist
         self._persist_every_s = persist_every_s
+        self.owner = process_owner()
+        self._save_lock = threading.Lock()  # a snapshot and its write go together: the last write wins
+        self._stop = threading.Event()
+        self._heartbeat_s = heartbeat_s
         self._queue_size = queue_size
         self._nice = nice
         self._jobs_kept = jobs_kept
@@ -84,6 +118,10 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="ragline-writer", daemon=True)
         self._closed = False
         self._thread.start()
+        self._beater: threading.Thread | None = None
+        if persist is not None and heartbeat_s:
+            self._beater = threading.Thread(target=self._beat, name="ragline-job-heartbeat", daemon=True)
+            self._beater.start()
 
     # ----- jobs ---------------------------------------------------------------------------
     def submit(self, namespace: str, items: list[SourceItem], documents: list[dict[str, str]]) -> Job:
@@ -92,7 +130,8 @@ class Writer:
                 raise QueueFull("the server is shutting down")
             if self._queued >= self._queue_size:
                 raise QueueFull(f"{self._queued} ingest jobs are waiting (the bound is {self._queue_size})")
-            job = Job(job_id=uuid.uuid4().hex, namespace=namespace, items=items, documents=documents)
+            job = Job(job_id=uuid.uuid4().hex, namespace=namespace, items=items, documents=documents,
+                      owner=self.owner)
             self._jobs[job.job_id] = job
             self._queued += 1
             self._forget_old()
@@ -133,10 +172,15 @@ class Writer:
             self._closed = True
         self._tasks.put((_URGENT, next(self._order), None))
         self._thread.join(timeout)
+        self._stop.set()
+        if self._beater is not None:
+            self._beater.join(timeout)
         with self._lock:
-            for job in self._jobs.values():
-                if job.state == "queued":
-                    job.state, job.error, job.finished_at = "failed", "the server shut down first", time.time()
+            dropped = [job for job in self._jobs.values() if job.state == "queued"]
+            for job in dropped:
+                job.state, job.error, job.finished_at = "failed", "the server shut down first", time.time()
+        for job in dropped:
+            self._save(job)
 
     # ----- the thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -191,12 +235,27 @@ class Writer:
             self._changed()
 
     def _save(self, job: Job) -> None:
+        """Persist ``job``; every save is also its heartbeat."""
         if self._persist is None:
             return
-        try:
-            self._persist(job)
-        except Exception as exc:  # noqa: BLE001  (this process still answers from memory)
-            log.warning("cannot persist job %s: %s", job.job_id, exc)
+        with self._save_lock:
+            job.heartbeat_at = time.time()
+            try:
+                self._persist(job)
+            except Exception as exc:  # noqa: BLE001  (this process still answers from memory)
+                log.warning("cannot persist job %s: %s", job.job_id, exc)
+
+    def _beat(self) -> None:
+        """Refresh the heartbeat of this process's queued and running jobs not saved lately (a
+        long embed call or a long queue makes no progress saves)."""
+        assert self._heartbeat_s is not None
+        while not self._stop.wait(self._heartbeat_s):
+            with self._lock:
+                live = [job for job in self._jobs.values() if job.state in ("queued", "running")]
+            for job in live:
+                if time.time() - (job.heartbeat_at or 0.0) >= self._heartbeat_s * 0.9 \
+                        and job.state in ("queued", "running"):
+                    self._save(job)
 
     def _forget_old(self) -> None:
         """Beyond ``jobs_kept``, or finished more than ``retention_s`` ago, the oldest finished
@@ -218,4 +277,4 @@ class Writer:
         metrics.set_queue("serve_jobs", len(waiting), time.time() - min(waiting) if waiting else 0.0)
 
 
-__all__ = ["STATES", "Job", "QueueFull", "Writer"]
+__all__ = ["INTERRUPTED", "STATES", "Job", "QueueFull", "Writer", "judge_stale", "process_owner"]

@@ -51,6 +51,10 @@ def launch(settings: ServeSettings) -> None:
 
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
         return
+    from ragline.store.base import one_process_only
+
+    if (reason := one_process_only(settings.store)) is not None:  # else every worker but one fails to start
+        raise ConfigError(f"--workers {settings.workers} over {settings.store}: {reason}")
     export_settings(settings)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragline-metrics-")

@@ -90,6 +90,10 @@ class JobStatus(BaseModel):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    # Last sign of life from the server running it (queued/running); older than job_stale_s: failed.
+    heartbeat_at: float | None = None
+    # True when the job failed because its server stopped mid-way (resubmit the documents).
+    interrupted: bool = False
 
 
 class DocumentChunk(BaseModel):

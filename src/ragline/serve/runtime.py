@@ -17,6 +17,7 @@ every query wait behind an ingest batch).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -33,11 +34,13 @@ from ragline.engine import Engine, EngineConfig
 from ragline.llm import ChatClient, open_llm
 from ragline.records import IngestReport, SourceItem
 from ragline.serve.batcher import QueryBatcher
-from ragline.serve.jobs import Job, Writer
+from ragline.serve.jobs import Job, Writer, judge_stale
 from ragline.serve.keys import KEYS_NAMESPACE, KeyRegistry
 from ragline.serve.settings import ServeSettings
 from ragline.state import open_state
 from ragline.store import open_store
+
+log = logging.getLogger("ragline.serve")
 
 
 class MeteredQueryVectors(QueryVectorCache):
@@ -107,8 +110,9 @@ class Runtime:
             raise
         self.writer = Writer(self._ingest, queue_size=settings.job_queue_size, nice=settings.ingest_nice,
                              jobs_kept=settings.jobs_kept, on_change=metrics.set_jobs, persist=self._save_job,
-                             retention_s=settings.job_retention_s)
+                             retention_s=settings.job_retention_s, heartbeat_s=settings.job_stale_s / 3)
         self._pruned_at = float("-inf")
+        self.sweep_stale_jobs()
 
     def _config(self, namespace: str, **options: Any) -> EngineConfig:
         return EngineConfig(store=self.settings.store, state=self.settings.state, namespace=namespace,
@@ -169,9 +173,9 @@ class Runtime:
         now = time.time() if now is None else now
         finished: list[tuple[float, str]] = []
         for key, raw in self._keys_state.meta_items(KEYS_NAMESPACE, "job:"):
-            try:
-                at = json.loads(raw).get("finished_at")
-            except (ValueError, AttributeError):
+            try:  # an interrupted job (its server died) counts as finished at its last heartbeat
+                at = judge_stale(json.loads(raw), self.settings.job_stale_s, now).get("finished_at")
+            except (ValueError, AttributeError, TypeError):
                 at = 0.0  # unreadable: nothing can answer from it
             if at is not None:
                 finished.append((float(at), key))
@@ -190,7 +194,28 @@ class Runtime:
             return None
         raw = self._keys_state.get_meta(KEYS_NAMESPACE, f"job:{job_id}")
         job = json.loads(raw) if raw else None
-        return job if job is not None and job.get("namespace") == namespace else None
+        if job is None or job.get("namespace") != namespace:
+            return None
+        return judge_stale(job, self.settings.job_stale_s)
+
+    def sweep_stale_jobs(self) -> int:
+        """Store as failed (``INTERRUPTED``) every queued or running job whose owner stopped
+        beating (a server killed outright); at startup. Returns how many."""
+        stale: dict[str, str] = {}
+        for key, raw in self._keys_state.meta_items(KEYS_NAMESPACE, "job:"):
+            try:
+                record = json.loads(raw)
+                judged = judge_stale(record, self.settings.job_stale_s)
+            except (ValueError, AttributeError, TypeError):
+                continue
+            if judged is not record:
+                stale[key] = json.dumps(judged)
+        if stale:
+            with self._keys_state.transaction():
+                for key, value in stale.items():
+                    self._keys_state.set_meta(KEYS_NAMESPACE, key, value)
+            log.warning("%d ingest job(s) left unfinished by a stopped server are marked failed", len(stale))
+        return len(stale)
 
     def probe(self) -> None:
         """Raise unless the state and the store answer (``/readyz``)."""

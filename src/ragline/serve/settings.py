@@ -10,10 +10,13 @@ so every setting has an environment variable; secrets (keys) are never printed.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ragline.errors import ConfigError
 from ragline.settings import ServeSection, resolve_settings
@@ -56,6 +59,26 @@ class ServeSettings(ServeSection, BaseSettings):  # type: ignore[misc]
         return parse_key_map(self.api_keys.get_secret_value())
 
 
+def flat_env_overrides(arguments: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, str]]:
+    """``{field: (value, "env:RAGLINE_SERVE_<FIELD>")}`` for each field a flat variable sets and
+    ``arguments`` (which win) do not: the value is what ``ServeSettings(**arguments)`` resolves,
+    i.e. what the server would run with (``ragline config show`` lists these over the tree's)."""
+    given = {name: value for name, value in (arguments or {}).items() if value is not None}
+    found = EnvSettingsSource(ServeSettings)()  # the very source ServeSettings reads them with
+    flat = [name for name in found if name in ServeSettings.model_fields and name not in given]
+    if not flat:
+        return {}
+    try:
+        settings = ServeSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"serve.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise ConfigError(f"invalid server settings (RAGLINE_SERVE_* variables): {problems}") from None
+    names = {name.lower(): name for name in os.environ}
+    prefix = "RAGLINE_SERVE_"
+    return {name: (getattr(settings, name), "env:" + names.get((prefix + name).lower(), prefix + name.upper()))
+            for name in flat}
+
+
 def parse_key_map(text: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -66,4 +89,4 @@ def parse_key_map(text: str) -> dict[str, str]:
     return keys
 
 
-__all__ = ["ServeSettings", "parse_key_map"]
+__all__ = ["ServeSettings", "flat_env_overrides", "parse_key_map"]

@@ -193,6 +193,15 @@ def open_store(uri: str, namespace: str = "default", *, create: bool = True) -> 
     return store
 
 
+def one_process_only(uri: str) -> str | None:
+    """Why at most one process may open ``uri`` at a time (a backend's factory says so in its
+    ``one_process_only`` attribute), or None when many may (a server's workers, say)."""
+    scheme, sep, _ = uri.partition(":")
+    factory = registry.resolve("store", scheme if sep else "local", what=uri)
+    reason = getattr(factory, "one_process_only", None)
+    return reason if isinstance(reason, str) else None
+
+
 def iter_batches(array: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for start in range(0, len(array), size):
         yield array[start:start + size]

@@ -47,6 +47,7 @@ import numpy as np
 from ragline.errors import ConfigError, QueryError, StoreError
 from ragline.records import Chunk, Hit
 from ragline.store._milvus_expr import DEFAULT_NUMBERS, DEFAULT_STRINGS, Layout, literal, scalar_fields, to_expression
+from ragline.store._milvus_lite import ONE_PROCESS, open_failure
 from ragline.store.base import Filter, register_store
 from ragline.store.filters import parse_filter
 
@@ -134,7 +135,7 @@ class MilvusStore:
         except (ConfigError, StoreError):
             raise
         except Exception as exc:  # pymilvus raises MilvusException, grpc and OS errors
-            raise StoreError(f"cannot open Milvus store {uri}: {exc}") from exc
+            raise StoreError(open_failure(uri, exc, lite_path)) from exc
 
     # ----- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> MilvusStore:
@@ -586,5 +587,7 @@ def open_milvus(rest: str, namespace: str, *, create: bool = True) -> MilvusStor
                        token=os.environ.get("RAGLINE_MILVUS_TOKEN", ""), **_options(query))
 
 
+# One process at a time (store.base.one_process_only: a server refuses several workers over it).
+open_milvus_lite.one_process_only = ONE_PROCESS  # type: ignore[attr-defined]
 register_store("milvus-lite", open_milvus_lite)
 register_store("milvus", open_milvus)
