@@ -117,9 +117,9 @@ class Dedup:
         ranked = sorted((-score, doc_id) for doc_id, (score, _) in scored.items()
                         if score >= threshold and doc_id != unit.doc.doc_id)
         for negative, doc_id in ranked:
-            pending = scored[doc_id][1]
-            if pending is not None:
-                return Original(doc_id, pending.doc.uri, -negative)
+            held = scored[doc_id][1]
+            if held is not None:
+                return Original(doc_id, held.doc.uri, -negative)
             record = self.ledger.document(doc_id)
             if record is not None and record.duplicate_of is None:
                 return Original(doc_id, record.uri, -negative)

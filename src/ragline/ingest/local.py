@@ -25,8 +25,9 @@ when either is full, so memory stays bounded whatever the corpus size.
 
 Determinism: items are processed in uri order (a sequence of items, as ``ingest_items`` gets
 them, in the order given) and parse results are consumed in submission order, so the store's
-contents do not depend on the order a folder was listed in or on which worker finished first. Crash safety: batches commit in order through ``commit.commit_batch``,
-so the ledger never runs ahead of the store.
+contents do not depend on the order a folder was listed in or on which worker finished first.
+Crash safety: batches commit in order through ``commit.commit_batch``, so the ledger never runs
+ahead of the store.
 """
 
 from __future__ import annotations

@@ -54,8 +54,9 @@ class Listing:
 @runtime_checkable
 class Source(Protocol):
     def list(self) -> Listing:
-        """Every item, in uri order (or in the order given, for an ``ordered`` listing); entries that cannot be ingested in ``skipped``, failures
-        to list in ``errors`` (which make the listing incomplete: nothing is deleted)."""
+        """Every item, in uri order (or in the order given, for an ``ordered`` listing); entries
+        that cannot be ingested in ``skipped``, failures to list in ``errors`` (which make the
+        listing incomplete: nothing is deleted)."""
         ...
 
     def read(self, item: SourceItem) -> bytes | BinaryIO:
