@@ -52,6 +52,18 @@ def test_merge_is_in_uri_order_and_the_first_listing_wins():
     assert merge_listings([Listing("r", items=[a2, b]), Listing("r", items=[a1])]).items == [a2, b]
 
 
+def test_merge_keeps_a_sequence_in_the_order_given():
+    """An ordered listing (ingest_items) is a sequence: near-dup decisions follow its order, so it
+    is not re-sorted; it comes after the uri-ordered items of other listings."""
+    z, m, a, f = (SourceItem(uri=u) for u in ("upload://z", "upload://m", "upload://a", "file:///f"))
+    m_again = SourceItem(uri="upload://m", version="later")
+    plan = merge_listings([Listing("items:", items=[z, m, a, m_again], partial=True, ordered=True),
+                           Listing("file:///", items=[f])])
+    assert plan.items == [f, z, m, a]
+    assert merge_listings([Listing("file:///", items=[m_again]),
+                           Listing("items:", items=[z, m], ordered=True)]).items == [m_again, z]
+
+
 def test_vanished_only_from_complete_listings_and_never_what_still_exists():
     listing = Listing("file:///r/", items=[SourceItem(uri="file:///r/a")],
                       skipped=[FailedItem("file:///r/fifo", "list", "pipe")])

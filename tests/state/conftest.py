@@ -24,6 +24,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture()
 def postgres_uri(postgres_server: str) -> str:
     """A URI whose search_path is a fresh, empty schema."""
+    return fresh_schema(postgres_server)
+
+
+def fresh_schema(postgres_server: str) -> str:
+    """A URI of the server whose search_path is a new, empty schema (another state)."""
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -109,3 +109,17 @@ def _fresh(server: str) -> str:
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     return f"{server}{'&' if '?' in server else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
+def test_near_duplicates_split_into_runs_as_one_run(tmp_path: Path, postgres_server: str) -> None:
+    """With the state in PostgreSQL (prefetched candidates, a round trip per file) the same ordered
+    records give the same originals, duplicates and chunks in one run as in three (two states, one
+    namespace: doc ids, which break ties between equally near originals, are per namespace)."""
+    from tests.ingest.test_split_runs import outcome, reproduction
+    from tests.state.conftest import fresh_schema
+
+    records = reproduction(150)
+    one = outcome(tmp_path / "one", [records], 0.9, state=fresh_schema(postgres_server))
+    three = outcome(tmp_path / "three", [records[:50], records[50:100], records[100:]], 0.9,
+                    state=fresh_schema(postgres_server))
+    assert len(one[1]) > 20 and three == one

@@ -23,10 +23,11 @@ Backpressure: at most ``2 x workers + 2`` parse tasks are in flight and at most 
 batches wait for the embedder; the coordinator blocks (writing finished batches meanwhile)
 when either is full, so memory stays bounded whatever the corpus size.
 
-Determinism: items are processed in uri order and parse results are consumed in submission
-order, so the store's contents do not depend on the order the input was given in or on which
-worker finished first. Crash safety: batches commit in order through ``commit.commit_batch``,
-so the ledger never runs ahead of the store.
+Determinism: items are processed in uri order (a sequence of items, as ``ingest_items`` gets
+them, in the order given) and parse results are consumed in submission order, so the store's
+contents do not depend on the order a folder was listed in or on which worker finished first.
+Crash safety: batches commit in order through ``commit.commit_batch``, so the ledger never runs
+ahead of the store.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ class IngestRun:
         """An item that can no longer be ingested must not keep serving its old chunks."""
         previous = self.ledger.doc_ids_of_file(uri)
         if previous:
-            self.batch.deleted_docs.extend(sorted(previous))
+            self._delete(sorted(previous))
             self._dispatch()
 
     # ----- plan and read (coordinator) -----------------------------------------------------------
@@ -184,7 +185,7 @@ class IngestRun:
         for entry in plan.skipped:
             self._skip_listed(entry)
         expanders = {item.uri: listing.source for listing in reversed(listings) for item in listing.items}
-        for item in plan.items:  # uri order: the result never depends on the input's order
+        for item in plan.items:  # uri order (a sequence of items: as given), see merge_listings
             self.ingest_file(item, expanders.get(item.uri))
             self.progress("files", 1)
 
@@ -338,7 +339,7 @@ class IngestRun:
                 error = result.errors[0]
                 self._fail(item, error.stage, error.reason, skipped=error.skipped)
                 if error.drop_documents and context.previous:
-                    self.batch.deleted_docs.extend(sorted(context.previous))
+                    self._delete(sorted(context.previous))
                     self._dispatch()
                 return
             crashpoint("parse")
@@ -370,7 +371,7 @@ class IngestRun:
                 self.progress("parsed", 1)
             problems = dump_problems(context.record_errors, context.record_errors_total)
             self.batch.files.append(FileDone(item, context.version, context.kind or "unknown", problems))
-            self.batch.deleted_docs.extend(sorted(context.previous - (context.seen - context.failed)))
+            self._delete(sorted(context.previous - (context.seen - context.failed)))
             if len(self.batch.files) >= 256:
                 self._dispatch()
 
@@ -390,8 +391,10 @@ class IngestRun:
             else:
                 self.report.near_duplicates[doc.uri] = {"original": original.uri,
                                                         "similarity": round(original.similarity, 3)}
-            self.batch.docs.append(PendingDoc(doc, unit.text_hash, file_uri, [], old_ids, Outcome.DUPLICATE,
-                                              duplicate_of=original.doc_id))
+            copy = PendingDoc(doc, unit.text_hash, file_uri, [], old_ids, Outcome.DUPLICATE,
+                              duplicate_of=original.doc_id)
+            self.dedup.hold(copy)  # its stored row (maybe an original) is stale from now on
+            self.batch.docs.append(copy)
             return
         pending = PendingDoc(doc, unit.text_hash, file_uri, unit.chunks, old_ids, outcome,
                              signature=unit.signature)
@@ -401,6 +404,10 @@ class IngestRun:
         self.progress("chunks", len(unit.chunks))
         if self.batch.n_chunks >= self.settings.batch_chunks:
             self._dispatch()
+
+    def _delete(self, doc_ids: list[str]) -> None:
+        self.batch.deleted_docs.extend(doc_ids)
+        self.dedup.claim(doc_ids)  # gone for dedup now, not only once the batch is written
 
     # ----- embed (handed to the embedder thread) ---------------------------------------------
     def _dispatch(self) -> None:
@@ -468,6 +475,7 @@ class IngestRun:
         finally:
             for pending in batch.docs:
                 self.dedup.release(pending)
+            self.dedup.unclaim(batch.deleted_docs)
             self.embedding.release(batch)
         started = time.perf_counter()
         commit_batch(self.store, self.state, self.ledger, self.near, batch, vectors, self.report)

@@ -1,6 +1,6 @@
 """Planning: the source's listings against the ledger, as decisions the runner carries out.
 
-    plan = merge_listings(listings)              # items and skipped entries in uri order
+    plan = merge_listings(listings)              # items (uri order, sequences as given), skipped entries
     decide(item, ledger.file(item.uri))          # UNCHANGED (skip, unread) or READ
     gone = vanished(listing, ledger.files_under(listing.root_uri), uri_exists)
 
@@ -37,17 +37,23 @@ class Plan:
 
 def merge_listings(listings: Iterable[Listing]) -> Plan:
     """Items and skipped entries of all listings, first listing wins per uri, in uri order: the
-    result never depends on the order the input was given in."""
+    result never depends on the order the input was given in. The items of ``ordered`` listings
+    (a sequence: uploads, queue messages) come after those, in the order given, because there the
+    order is the input's meaning: near-duplicate decisions follow it, so the same sequence split
+    into several runs ends as one run would."""
     items: dict[str, SourceItem] = {}
     skipped: dict[str, FailedItem] = {}
+    sequence: dict[str, None] = {}  # uris of ordered listings, in their order
     plan = Plan()
     for listing in listings:
         plan.errors.extend(listing.errors)
         for entry in listing.skipped:
             skipped.setdefault(entry.uri, entry)
         for item in listing.items:
+            if item.uri not in items and listing.ordered:
+                sequence[item.uri] = None
             items.setdefault(item.uri, item)
-    plan.items = [items[uri] for uri in sorted(items)]
+    plan.items = [items[uri] for uri in sorted(items) if uri not in sequence] + [items[uri] for uri in sequence]
     plan.skipped = [skipped[uri] for uri in sorted(skipped)]
     return plan
 

@@ -40,6 +40,10 @@ class Listing:
     # True for sources that list only what they were given (uploads, queue messages): what is
     # absent from the listing is not gone, so nothing is deleted for it.
     partial: bool = False
+    # True for a sequence (uploads, queue messages, an application's records): its items are
+    # ingested in the order given, not re-sorted by uri, so the same sequence split into several
+    # runs is decided (near-duplicates above all) exactly as in one run.
+    ordered: bool = False
 
     @property
     def complete(self) -> bool:
@@ -50,8 +54,9 @@ class Listing:
 @runtime_checkable
 class Source(Protocol):
     def list(self) -> Listing:
-        """Every item, in uri order; entries that cannot be ingested in ``skipped``, failures
-        to list in ``errors`` (which make the listing incomplete: nothing is deleted)."""
+        """Every item, in uri order (or in the order given, for an ``ordered`` listing); entries
+        that cannot be ingested in ``skipped``, failures to list in ``errors`` (which make the
+        listing incomplete: nothing is deleted)."""
         ...
 
     def read(self, item: SourceItem) -> bytes | BinaryIO:

@@ -2,7 +2,8 @@
 source: what ``Engine.ingest_items`` ingests.
 
     source = ItemsSource([SourceItem(uri="upload://a.md", data=b"# A")])
-    listing = source.list()        # the items, one per uri (the first wins), sizes filled in
+    listing = source.list()        # the items in the order given, one per uri (the first wins),
+                                   # sizes filled in
 
 Its listing is never complete: documents absent from it are not deleted (``Engine.delete`` is
 how they go). ``*.jsonl`` items are record containers, as in a folder.
@@ -34,8 +35,10 @@ class ItemsSource:
         by_uri: dict[str, SourceItem] = {}
         for item in self._items:
             by_uri.setdefault(item.uri, item)
-        return Listing(root_uri=self.root_uri, items=[by_uri[uri] for uri in sorted(by_uri)], source=self,
-                       partial=True)
+        # In the order given (``ordered``): a sequence split into several calls (a queue worker's
+        # batches, a re-run after a crash) is then ingested as the one sequence would be.
+        return Listing(root_uri=self.root_uri, items=list(by_uri.values()), source=self,
+                       partial=True, ordered=True)
 
     def read(self, item: SourceItem) -> bytes | BinaryIO:
         return item.data if item.data is not None else item.open()

@@ -219,6 +219,24 @@ class StateContract:
         assert rebanded.query("n", sig_near)[0] == "base"
         assert state.first.near_dup("ns", config).query("n", sig_near)[0] == "base"
 
+    def test_near_dup_candidates_are_complete_and_ties_go_to_the_smallest_id(self, state: Any) -> None:
+        """Dedup ranks the stored candidates together with the originals of a run still in flight
+        (similarity, then the smallest doc id), so the index must give every stored signature that
+        shares a band, in doc id order whatever the order they were added in, and ``query`` must
+        break ties the same way: then one run and any split of it into runs name the same original."""
+        config = NearDupConfig(threshold=0.8)
+        index = state.first.near_dup("ns", config)
+        base: Any = minhash_signature(_text(1, 200), config)
+        left, right = base.copy(), base.copy()
+        left[:10] += 1
+        right[-10:] += 1  # each as like the base as the other, less like each other
+        for doc_id, signature in (("m-right", right), ("b-left", left), ("z-base", base)):
+            index.add(doc_id, signature)
+        assert [d for d, _ in index.candidates(base)] == ["b-left", "m-right", "z-base"]
+        assert index.query("z-base", base) == ("b-left", 118 / 128)
+        index.remove(["b-left"])
+        assert index.query("z-base", base) == ("m-right", 118 / 128)
+
     def test_batched_lookups_answer_as_single_ones(self, state: Any) -> None:
         """A ledger or near-dup index that prefetches (a round trip per file, not per document)
         answers exactly as without, also after a write between the prefetch and the question."""
