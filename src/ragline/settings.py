@@ -140,6 +140,9 @@ class ServeSection(_Section):
     admission_min_limit: int = Field(default=2, ge=1)
     admission_tolerance: float = Field(default=1.5, gt=1.0)
     retry_after_s: int = Field(default=1, ge=1)
+    # uvicorn's own line per request on stdout. Off by default: requests are already counted by
+    # route and status in /metrics, and at a few hundred requests a second the line costs CPU.
+    access_log: bool = False
     # Per-request deadline (504 deadline_exceeded).
     deadline_s: float = Field(default=10.0, gt=0)
     # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big.
