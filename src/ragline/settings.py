@@ -172,6 +172,12 @@ class ServeSection(_Section):
     # 225 uncached dense queries at concurrency 32, OpenVINO MiniLM on 2 cores (README).
     batch_window_ms: float = Field(default=2.0, ge=0)
     batch_max: int = Field(default=32, ge=1)
+    # Copies of a local model that embed query batches at once, each on max(1, physical cores //
+    # query_workers) inference threads (other embedders: that many batches at once on the one).
+    # Why copies: a model's threads wait for each other inside every matrix product, so one
+    # core busy elsewhere (an ingest job) slows every query. On 2 cores, query embedding p50 with
+    # an ingest model running beside it: 2 threads 21.8 ms, 1 thread 7.4 ms (3.9 / 6.2 alone).
+    query_workers: int = Field(default=2, ge=1, le=64)
     query_cache_size: int = Field(default=4096, ge=0)
     result_cache_size: int = Field(default=4096, ge=0)
     # A shared result and query-vector cache for every worker and server (ragline.cache_redis),
