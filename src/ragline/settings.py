@@ -137,7 +137,9 @@ class ServeSection(_Section):
     # "static": always max_in_flight.
     admission: Literal["adaptive", "static"] = "adaptive"
     max_in_flight: int = Field(default=64, ge=1)
-    admission_min_limit: int = Field(default=2, ge=1)
+    # 1: on 2 cores, two searches at once already take ~2x as long as one (they share the cores
+    # and the GIL), so the latency goal needs the limiter free to admit one at a time.
+    admission_min_limit: int = Field(default=1, ge=1)
     admission_tolerance: float = Field(default=1.5, gt=1.0)
     retry_after_s: int = Field(default=1, ge=1)
     # uvicorn's own line per request on stdout. Off by default: requests are already counted by
