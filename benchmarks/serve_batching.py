@@ -53,6 +53,7 @@ async def _searches(client: httpx.AsyncClient, queries: list[str], concurrency: 
 
 async def _with_app(store: str, window_ms: float, body: Any, ingest_threads: int = 1) -> Any:
     settings = ServeSettings(store=store, embedder="auto", auth=False, query_cache_size=0, result_cache_size=0,
+                             admission="static",
                              batch_window_ms=window_ms, batch_max=64, search_threads=64, max_in_flight=10_000,
                              deadline_s=600, ingest_threads=ingest_threads)
     app = create_app(settings)

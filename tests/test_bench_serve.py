@@ -45,9 +45,11 @@ def test_bench_serve_table_shape(tmp_path: Path) -> None:
         ("cached", 1), ("uncached", 1), ("cached", 4), ("uncached", 4)]
     for level in result["levels"]:
         assert level["requests"] == 24 and level["ok"] == 24 and level["errors"] == 0 and level["shed"] == 0
+        assert level["statuses"] == {"200": 24}
         assert level["qps"] > 0 and 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"] < 60_000
     over = result["overload"]
     assert over["sent"] == over["admitted"] + over["shed"] + over["errors"] and over["errors"] == 0
+    assert sum(over["statuses"].values()) == over["sent"]
     assert over["sent"] > 0 and over["admitted"] > 0
     assert over["shed"] == 0 or over["retry_after_present"]
     assert over["admission_limit_after"] == 64  # the static bound, read from the server's /metrics

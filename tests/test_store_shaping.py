@@ -155,3 +155,19 @@ def test_cli_refuses_then_rechunks(store: Path) -> None:
     rebuilt = ragline("--max-tokens", "64", "--overlap", "16", "--rechunk", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert _recorded(store)["max_tokens"] == 64
+
+
+def test_another_spec_for_the_same_model_file_is_allowed(tmp_path: Path) -> None:
+    """How a model runs (threads, device, the ``auto`` alias) is not what it writes: a store built
+    with ``onnx-fp32`` reopens with ``onnx-fp32:?threads=1``; another precision is still refused."""
+    store = f"local:{tmp_path / 'store'}"
+    with Engine.open(store, embedder="onnx-fp32", parse_workers=0) as engine:
+        engine.ingest([FIXTURES / "good"])
+        built = engine.search("license", 3, mode="dense")
+    with Engine.open(store, embedder="onnx-fp32:?threads=1", parse_workers=0) as engine:
+        assert engine.embedder.threads == 1  # type: ignore[attr-defined]
+        assert [h.chunk.chunk_id for h in engine.search("license", 3, mode="dense")] == \
+            [h.chunk.chunk_id for h in built]
+        assert engine.ingest([FIXTURES / "good"]).failed == []
+    with pytest.raises(ConfigError, match="built with embedder 'onnx-fp32:\\?threads=1'; got 'hashing:384'"):
+        Engine.open(store, embedder="hashing:384", create_store=False)

@@ -250,7 +250,8 @@ async def closed_loop(url: str, queries: Iterator[str], *, concurrency: int, req
         wall = time.perf_counter() - started
     ok = statuses.get(200, 0)
     return {"concurrency": concurrency, "requests": requests, "ok": ok, "shed": statuses.get(429, 0),
-            "errors": requests - ok - statuses.get(429, 0), "seconds": round(wall, 3),
+            "errors": requests - ok - statuses.get(429, 0), "statuses": _by_status(statuses),
+            "seconds": round(wall, 3),
             "qps": round(ok / wall, 1) if wall > 0 else None, **percentiles(latencies)}
 
 
@@ -288,7 +289,7 @@ async def open_loop(url: str, queries: Iterator[str], *, rate: float, seconds: f
     sent = len(tasks)
     ok, shed = statuses.get(200, 0), statuses.get(429, 0)
     return {"target_rate": round(rate, 1), "offered_rate": round(sent / offered_seconds, 1), "sent": sent,
-            "admitted": ok, "shed": shed, "errors": sent - ok - shed,
+            "admitted": ok, "shed": shed, "errors": sent - ok - shed, "statuses": _by_status(statuses),
             "shed_rate": round(shed / sent, 3) if sent else None,
             "retry_after_present": bool(retry_after) and all(retry_after), "seconds": round(wall, 3),
             "admitted_qps": round(ok / wall, 1) if wall > 0 else None, **percentiles(latencies)}
@@ -402,6 +403,11 @@ def admission_limit(url: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _by_status(statuses: dict[int, int]) -> dict[str, int]:
+    """Answers by HTTP status; "0" counts requests that got none (a broken connection, a timeout)."""
+    return {str(status): count for status, count in sorted(statuses.items())}
+
+
 def _seconds(retry_after: str | None) -> float:
     try:
         return max(0.0, float(retry_after or 1))
@@ -437,7 +443,7 @@ def print_bench_serve(console: Any, result: dict[str, Any]) -> None:
     for level in result["levels"]:
         table.add_row(level["kind"], str(level["concurrency"]), str(level["requests"]), _fmt(level["qps"]),
                       _fmt(level["p50_ms"]), _fmt(level["p95_ms"]), _fmt(level["p99_ms"]), str(level["shed"]),
-                      str(level["errors"]))
+                      _errors(level))
     console.print(table)
     over = result["overload"]
     console.print(f"overload: offered {over['offered_rate']} req/s (target {over['target_rate']}, 10x capacity) "
@@ -487,6 +493,12 @@ def plot_bench_serve(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _errors(level: dict[str, Any]) -> str:
+    """The error count, with its statuses when there are any (e.g. "3 (0: 2, 504: 1)")."""
+    failed = {status: n for status, n in (level.get("statuses") or {}).items() if status not in ("200", "429")}
+    return str(level["errors"]) + (f" ({', '.join(f'{s}: {n}' for s, n in failed.items())})" if failed else "")
 
 
 def _fmt(value: Any) -> str:

@@ -122,13 +122,14 @@ class Engine:
         except BaseException:
             self.store.close()
             raise
-        self._check_persisted_config()
         if config.vector_dtype is not None:
             if not isinstance(self.store, QuantizedStore):
                 raise ConfigError(f"vector_dtype applies to the local store only, not {config.store!r}")
-            self.store.set_vector_dtype(config.vector_dtype)
         self.embedder = embedder or open_embedder(config.embedder)
+        self._check_persisted_config()
         self._check_persisted_revision()
+        if config.vector_dtype is not None and isinstance(self.store, QuantizedStore):
+            self.store.set_vector_dtype(config.vector_dtype)
         self.ledger = self.state.ledger(config.namespace)
         self.cache = self.state.embedding_cache(self.embedder.model_id, self.embedder.revision)
         self.chunker = Chunker(self.embedder, self.embedder.max_tokens,
@@ -167,9 +168,17 @@ class Engine:
         if saved is None:
             return
         saved_config = json.loads(saved)
-        if self.store.count() and saved_config.get("embedder") != self.config.embedder:
+        if self.store.count() and saved_config.get("embedder") != self.config.embedder \
+                and not self._same_model(saved_config):
             raise ConfigError(f"this store was built with embedder {saved_config['embedder']!r}; "
                               f"got {self.config.embedder!r}. Use the same embedder or a new store.")
+
+    def _same_model(self, saved_config: dict[str, Any]) -> bool:
+        """Whether another spec names the very model file the store was built with (``auto`` and
+        ``openvino-fp32``, or other threads or device): only how it runs differs, not its vectors."""
+        return (saved_config.get("model_id") == self.embedder.model_id
+                and saved_config.get("revision") is not None
+                and saved_config.get("revision") == self.embedder.revision)
 
     def _check_persisted_revision(self) -> None:
         """The same spec can name another model file (e.g. ``onnx`` after its default precision

@@ -137,13 +137,21 @@ class ServeSection(_Section):
     # "static": always max_in_flight.
     admission: Literal["adaptive", "static"] = "adaptive"
     max_in_flight: int = Field(default=64, ge=1)
-    admission_min_limit: int = Field(default=2, ge=1)
+    # 1: on 2 cores, two searches at once already take ~2x as long as one (they share the cores
+    # and the GIL), so the latency goal needs the limiter free to admit one at a time.
+    admission_min_limit: int = Field(default=1, ge=1)
     admission_tolerance: float = Field(default=1.5, gt=1.0)
     retry_after_s: int = Field(default=1, ge=1)
+    # uvicorn's own line per request on stdout. Off by default: requests are already counted by
+    # route and status in /metrics, and at a few hundred requests a second the line costs CPU.
+    access_log: bool = False
     # Per-request deadline (504 deadline_exceeded).
     deadline_s: float = Field(default=10.0, gt=0)
-    # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big.
-    search_threads: int = Field(default=16, ge=1, le=512)
+    # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big,
+    # since each query waits for its vector on its thread: 64 (as max_in_flight) lets a batch fill
+    # to batch_max. Uncached hybrid at concurrency 64: 16 threads gave batches of 7.7 on average and
+    # 109 QPS, 64 threads batches of 30 and 152 QPS (README "Serving benchmark").
+    search_threads: int = Field(default=64, ge=1, le=512)
     # Uploads: bytes of one request body (checked while it streams in), and files per request.
     max_upload_bytes: int = Field(default=20 * 2**20, ge=1)
     max_files: int = Field(default=100, ge=1)
@@ -169,6 +177,12 @@ class ServeSection(_Section):
     # 225 uncached dense queries at concurrency 32, OpenVINO MiniLM on 2 cores (README).
     batch_window_ms: float = Field(default=2.0, ge=0)
     batch_max: int = Field(default=32, ge=1)
+    # Copies of a local model that embed query batches at once, each on max(1, physical cores //
+    # query_workers) inference threads (other embedders: that many batches at once on the one).
+    # Why copies: a model's threads wait for each other inside every matrix product, so one
+    # core busy elsewhere (an ingest job) slows every query. On 2 cores, query embedding p50 with
+    # an ingest model running beside it: 2 threads 21.8 ms, 1 thread 7.4 ms (3.9 / 6.2 alone).
+    query_workers: int = Field(default=2, ge=1, le=64)
     query_cache_size: int = Field(default=4096, ge=0)
     result_cache_size: int = Field(default=4096, ge=0)
     # A shared result and query-vector cache for every worker and server (ragline.cache_redis),

@@ -91,10 +91,11 @@ def test_bad_bounds_are_refused():
 def test_settings_choose_the_limiter():
     adaptive = admission_limiter(ServeSettings(max_in_flight=64))
     assert isinstance(adaptive, AdaptiveLimit)  # starting at the maximum
-    assert (adaptive.limit, adaptive.minimum, adaptive.maximum, adaptive.tolerance) == (64, 2, 64, 1.5)
+    assert (adaptive.limit, adaptive.minimum, adaptive.maximum, adaptive.tolerance) == (64, 1, 64, 1.5)
     static = admission_limiter(ServeSettings(admission="static", max_in_flight=64))
     assert isinstance(static, StaticLimit) and static.limit == 64
-    assert isinstance(admission_limiter(ServeSettings(max_in_flight=2)), StaticLimit)
+    assert isinstance(admission_limiter(ServeSettings(max_in_flight=1)), StaticLimit)
+    assert isinstance(admission_limiter(ServeSettings(max_in_flight=2, admission_min_limit=2)), StaticLimit)
 
 
 def test_the_server_exposes_the_limit_and_learns_only_from_uncached_searches(make_client):

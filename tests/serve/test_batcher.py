@@ -87,3 +87,41 @@ def test_the_server_batches_concurrent_dense_searches(make_client):
         assert batcher.queries - before_queries == 12
         assert batcher.batches - before_batches < 12   # some queries shared a call
         assert "ragline_query_batch_size_count" in client.get("/metrics").text
+
+
+class _Gated(HashingEmbedder):
+    """A real embedder whose calls wait for a gate, so a test can see which copies work at once."""
+
+    def __init__(self, dim: int, gate: threading.Event, busy: list[str], name: str):
+        super().__init__(dim)
+        self.gate, self.busy, self.name = gate, busy, name
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.busy.append(self.name)
+        assert self.gate.wait(5)
+        return super().embed(texts)
+
+
+def test_several_copies_embed_batches_at_once_and_the_rest_waits_for_a_free_one():
+    gate, busy = threading.Event(), []
+    copies = [_Gated(64, gate, busy, name) for name in ("a", "b")]
+    sizes: list[int] = []
+    batcher = QueryBatcher(copies, window_s=0.01, max_batch=2, on_batch=sizes.append)
+
+    async def run() -> list[np.ndarray]:
+        batcher.start(asyncio.get_running_loop())
+        waiting = [asyncio.ensure_future(batcher.embed(f"q{i}")) for i in range(6)]
+        for _ in range(200):  # both copies take a batch; the third batch has no copy to go to
+            await asyncio.sleep(0.01)
+            if len(busy) == 2:
+                break
+        await asyncio.sleep(0.1)
+        assert sorted(busy) == ["a", "b"] and sizes == [2, 2]
+        gate.set()
+        return await asyncio.wait_for(asyncio.gather(*waiting), 5)
+
+    vectors = asyncio.run(run())
+    batcher.close()
+    assert sizes == [2, 2, 2] and len(busy) == 3
+    for i, vector in enumerate(vectors):
+        np.testing.assert_allclose(vector, HashingEmbedder(64).embed([f"q{i}"])[0], rtol=1e-6)

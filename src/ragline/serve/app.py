@@ -102,20 +102,26 @@ async def _call(runtime: Runtime, fn: Callable[[], T]) -> T:
 
 
 def _routes(app: FastAPI, settings: ServeSettings) -> None:
-    def tenant(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+    # The dependencies are async: a sync one would cost every request a hop to a worker thread.
+    # Keys are answered from memory; the occasional re-read of stored keys runs on a thread.
+    async def tenant(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
         if not settings.auth:
             return "default"
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <api key>'")
-        runtime = _runtime(request)
-        namespace = runtime.keys.resolve(credentials.credentials)
+        keys = _runtime(request).keys
+        token = credentials.credentials
+        if keys.needs_reload(token):
+            namespace = await asyncio.to_thread(keys.resolve, token)
+        else:
+            namespace = keys.resolve(token, reload=False)
         if namespace is None:
-            if runtime.keys.is_admin(credentials.credentials):
+            if keys.is_admin(token):
                 raise ApiError(403, "forbidden", "the admin key manages keys; search and ingest with a tenant key")
             raise ApiError(401, "unauthorized", "unknown or revoked API key")
         return namespace
 
-    def admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    async def admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
         if credentials is None:
             raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <admin key>'")
         if not _runtime(request).keys.is_admin(credentials.credentials):

@@ -10,13 +10,18 @@ is free again. The window starts with the first query of a batch, so a lone quer
 server pays at most ``window_s``. ``window_s=0``
 turns batching off: each query is embedded in its caller's thread, as ``Engine`` does alone.
 The query-vector cache is consulted before a query gets here (``Engine._query_vector``).
+
+Given several embedders (copies of one model, ``QueryBatcher([a, b], ...)``), up to that many
+batches are embedded at once, one per copy, each on its own thread: single-threaded copies on
+their own cores never wait for each other inside a matrix product, as the threads of one
+multi-threaded model do for the slowest of them (one busy core slows every query).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -24,11 +29,15 @@ from ragline.embed.base import Embedder
 
 
 class QueryBatcher:
-    def __init__(self, embedder: Embedder, *, window_s: float = 0.002, max_batch: int = 32,
+    def __init__(self, embedder: Embedder | Sequence[Embedder], *, window_s: float = 0.002, max_batch: int = 32,
                  on_batch: Callable[[int], None] | None = None):
         if window_s < 0 or max_batch < 1:
             raise ValueError(f"window_s must be >= 0 and max_batch >= 1, got {window_s}, {max_batch}")
-        self.embedder = embedder
+        embedders = [embedder] if isinstance(embedder, Embedder) else list(embedder)
+        if not embedders:
+            raise ValueError("the batcher needs at least one embedder")
+        self.embedder = embedders[0]
+        self.embedders = embedders
         self.window_s = window_s
         self.max_batch = max_batch
         self.on_batch = on_batch
@@ -37,8 +46,8 @@ class QueryBatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._busy = False
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ragline-query-embed")
+        self._free = list(embedders)  # the copies not embedding a batch now
+        self._pool = concurrent.futures.ThreadPoolExecutor(len(embedders), thread_name_prefix="ragline-query-embed")
 
     @property
     def enabled(self) -> bool:
@@ -74,21 +83,21 @@ class QueryBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._busy:
-            # The model is busy with the previous batch: keep gathering (a bigger batch costs
-            # little more than a small one); the batch goes as soon as the model is free.
+        if not self._free:
+            # Every copy is busy with a batch: keep gathering (a bigger batch costs little more
+            # than a small one); the batch goes as soon as a copy is free.
             return
         batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
         if not batch:
             return
-        self._busy = True
+        embedder = self._free.pop()
         self._count(len(batch))
-        done = asyncio.wrap_future(self._pool.submit(self.embedder.embed, [q for q, _ in batch]))
-        done.add_done_callback(lambda finished: self._delivered(batch, finished))
+        done = asyncio.wrap_future(self._pool.submit(embedder.embed, [q for q, _ in batch]))
+        done.add_done_callback(lambda finished: self._delivered(embedder, batch, finished))
 
-    def _delivered(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]],
+    def _delivered(self, embedder: Embedder, batch: list[tuple[str, asyncio.Future[np.ndarray]]],
                    finished: asyncio.Future[np.ndarray]) -> None:
-        self._busy = False
+        self._free.append(embedder)
         _deliver(batch, finished)
         if self._pending:
             self._flush()

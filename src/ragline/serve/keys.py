@@ -59,19 +59,28 @@ class KeyRegistry:
     def is_admin(self, key: str) -> bool:
         return self._admin is not None and hmac.compare_digest(digest(key), self._admin)
 
-    def resolve(self, key: str) -> str | None:
-        """The namespace of ``key``, or None for an unknown (or revoked) key."""
+    def resolve(self, key: str, *, reload: bool = True) -> str | None:
+        """The namespace of ``key``, or None for an unknown (or revoked) key. ``reload=False``
+        answers from memory only (no state read: what the event loop may call)."""
         hashed = digest(key)
         if hashed in self._configured:
             return self._configured[hashed]
-        now = self._clock()
-        # Re-read when stale; an unknown key re-reads too, at most 4x per refresh period, so a key
-        # just created on another server works soon and random keys cannot hammer the state.
-        if now - self._read_at > self._refresh_s or (hashed not in self._stored
-                                                     and now - self._read_at > self._refresh_s / 4):
+        if reload and self._stale(hashed):
             self._reload()
         record = self._stored.get(hashed)
         return record["namespace"] if record else None
+
+    def needs_reload(self, key: str) -> bool:
+        """Whether ``resolve(key)`` would read the state first (so a caller on an event loop
+        can do that on a thread instead)."""
+        hashed = digest(key)
+        return hashed not in self._configured and self._stale(hashed)
+
+    def _stale(self, hashed: str) -> bool:
+        # Re-read when stale; an unknown key re-reads too, at most 4x per refresh period, so a key
+        # just created on another server works soon and random keys cannot hammer the state.
+        age = self._clock() - self._read_at
+        return age > self._refresh_s or (hashed not in self._stored and age > self._refresh_s / 4)
 
     # ----- administration -----------------------------------------------------------------
     def create(self, namespace: str, label: str = "") -> tuple[str, dict[str, Any]]:

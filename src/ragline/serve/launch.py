@@ -49,7 +49,8 @@ def launch(settings: ServeSettings) -> None:
     if settings.workers == 1:
         from ragline.serve.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                    access_log=settings.access_log)
         return
     from ragline.store.base import one_process_only
 
@@ -59,7 +60,7 @@ def launch(settings: ServeSettings) -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragline-metrics-")
     uvicorn.run("ragline.serve.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info")
+                workers=settings.workers, log_level="info", access_log=settings.access_log)
 
 
 __all__ = ["check_exposure", "export_settings", "launch"]

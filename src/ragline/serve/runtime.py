@@ -30,6 +30,7 @@ from ragline import metrics
 from ragline.caches import MISSING, QueryVectorCache, ResultCache
 from ragline.embed import open_embedder
 from ragline.embed.base import Embedder
+from ragline.embed.device import physical_cores
 from ragline.engine import Engine, EngineConfig
 from ragline.llm import ChatClient, open_llm
 from ragline.records import IngestReport, SourceItem
@@ -85,11 +86,12 @@ class ServedEngine(Engine):
 class Runtime:
     def __init__(self, settings: ServeSettings, embedder: Embedder | None = None):
         self.settings = settings
-        self.embedder = embedder or open_embedder(settings.embedder)
+        query_embedders = [embedder] * settings.query_workers if embedder else _query_embedders(settings)
+        self.embedder = query_embedders[0]
         self.ingest_embedder = self.embedder if embedder is not None else _ingest_embedder(settings, self.embedder)
         self.query_vectors = MeteredQueryVectors(settings.query_cache_size)
         self.results = MeteredResults(settings.result_cache_size)
-        self.batcher = QueryBatcher(self.embedder, window_s=settings.query_batch_window_s(),
+        self.batcher = QueryBatcher(query_embedders, window_s=settings.query_batch_window_s(),
                                     max_batch=settings.batch_max, on_batch=metrics.record_batch)
         # The chat model of POST /v1/answer (None: not configured); one client, shared by requests.
         self.llm: ChatClient | None = None
@@ -245,17 +247,32 @@ class Runtime:
             self.llm.close()
         self._keys_state.close()
         self._keys_store.close()
-        if self.ingest_embedder is not self.embedder:
-            self.ingest_embedder.close()
-        self.embedder.close()
+        for copy in {id(e): e for e in [self.ingest_embedder, *self.batcher.embedders]}.values():
+            copy.close()
+
+
+def _is_local(spec: str) -> bool:
+    return spec.partition(":")[0].partition("-")[0] in ("auto", "onnx", "openvino")
+
+
+def _query_embedders(settings: ServeSettings) -> list[Embedder]:
+    """``query_workers`` copies of a local model, each on its share of the cores' threads and
+    loaded now (so /readyz means the model is loaded and no first query pays for it); for other
+    backends (hashing, remote) the one embedder, used by that many batches at once."""
+    if not _is_local(settings.embedder):
+        return [open_embedder(settings.embedder)] * settings.query_workers
+    threads = max(1, physical_cores() // settings.query_workers)
+    copies = [open_embedder(settings.embedder, threads=threads) for _ in range(settings.query_workers)]
+    for copy in copies:
+        copy.embed(["warm up"])
+    return copies
 
 
 def _ingest_embedder(settings: ServeSettings, shared: Embedder) -> Embedder:
     """The writer's model: a copy of a local model limited to ``ingest_threads`` inference threads
     (loaded lazily on the writer thread, so its threads inherit that thread's nice value), or the
     shared one for other backends (hashing, remote) and ``ingest_threads=0``."""
-    backend = settings.embedder.partition(":")[0].partition("-")[0]
-    if not settings.ingest_threads or backend not in ("auto", "onnx", "openvino"):
+    if not settings.ingest_threads or not _is_local(settings.embedder):
         return shared
     return open_embedder(settings.embedder, threads=settings.ingest_threads)
 
