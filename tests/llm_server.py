@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from tests.threaded_server import ThreadedServer
+from tests.threaded_server import Faults, ThreadedServer, add_fault_routes
 
 BLOCK = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.M | re.S)
 
@@ -47,20 +46,10 @@ def deterministic_answer(prompt: str) -> str:
     return "From the context: " + " ".join(parts)
 
 
-class ChatState:
+class ChatState(Faults):
     def __init__(self, model: str):
+        super().__init__()
         self.model = model
-        self.lock = threading.Lock()
-        self.faults: dict[str, Any] = {}
-        self.log: list[dict[str, Any]] = []
-
-    def take(self, name: str) -> dict[str, Any] | None:
-        with self.lock:
-            fault = self.faults.get(name)
-            if not fault or fault.get("count", 0) <= 0:
-                return None
-            fault["count"] -= 1
-            return dict(fault)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -73,19 +62,7 @@ def create_app(model: str = "test-chat") -> FastAPI:
     app = FastAPI()
     app.state.chat = state
 
-    @app.post("/_control")
-    def control(faults: dict[str, Any]) -> dict[str, Any]:
-        with state.lock:
-            if faults.pop("reset", False):
-                state.faults.clear()
-                state.log.clear()
-            state.faults.update(faults)
-            return dict(state.faults)
-
-    @app.get("/_log")
-    def log() -> list[dict[str, Any]]:
-        with state.lock:
-            return list(state.log)
+    add_fault_routes(app, state)
 
     @app.post("/v1/chat/completions", response_model=None)
     def completions(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:

@@ -1,9 +1,12 @@
 """A uvicorn app in a background thread on 127.0.0.1, on a free port: the base of the test
-servers (tests/embed/remote_server.py, tests/llm_server.py).
+servers (tests/embed/remote_server.py, tests/llm_server.py), and the fault switchboard they share.
 
     class MyServer(ThreadedServer): ...
     with MyServer(app, "my-server") as server:   # server.url, server.base_url (".../v1")
         ...
+
+    state = Faults(); add_fault_routes(app, state)   # POST /_control sets faults, GET /_log reads
+    if fault := state.take("fail"): ...              # one use of a counted fault
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 
 class ThreadedServer:
@@ -45,3 +49,38 @@ class ThreadedServer:
         self.server.should_exit = True
         self._thread.join(10)
         self._socket.close()
+
+
+class Faults:
+    """Faults set over ``POST /_control`` (each counted one applies to the next ``count``
+    requests) and the log of requests ``GET /_log`` returns."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.faults: dict[str, Any] = {}
+        self.log: list[dict[str, Any]] = []
+
+    def take(self, name: str) -> dict[str, Any] | None:
+        """Consume one use of a counted fault (a copy of its settings), or None."""
+        with self.lock:
+            fault = self.faults.get(name)
+            if not fault or fault.get("count", 0) <= 0:
+                return None
+            fault["count"] -= 1
+            return dict(fault)
+
+
+def add_fault_routes(app: FastAPI, state: Faults) -> None:
+    @app.post("/_control")
+    def control(faults: dict[str, Any]) -> dict[str, Any]:
+        with state.lock:
+            if faults.pop("reset", False):
+                state.faults.clear()
+                state.log.clear()
+            state.faults.update(faults)
+            return dict(state.faults)
+
+    @app.get("/_log")
+    def log() -> list[dict[str, Any]]:
+        with state.lock:
+            return list(state.log)

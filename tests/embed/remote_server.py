@@ -7,10 +7,11 @@
 
 ``POST /v1/embeddings`` embeds with the local embedder it was given, answers in a shuffled order
 (clients must sort by ``index``) and scales each vector by 3 (clients must normalise).
-``POST /_control`` sets faults (``reject_key`` answers 401 echoing the key it was sent); each counted fault applies to the next N requests, checked in
-this order: ``rate_limit`` (429 with the given headers), ``fail`` (a 5xx), ``max_inputs`` /
-``max_input_chars`` (413, standing), ``slow`` (sleep before answering), ``success_headers``
-(headers on the next N 200s). ``GET /_log`` lists every request: time, inputs, status, in flight.
+``POST /_control`` sets faults (``reject_key`` answers 401 echoing the key it was sent); each
+counted fault applies to the next N requests, checked in this order: ``rate_limit`` (429 with
+the given headers), ``fail`` (a 5xx), ``max_inputs`` / ``max_input_chars`` (413, standing),
+``slow`` (sleep before answering), ``success_headers`` (headers on the next N 200s).
+``GET /_log`` lists every request: time, inputs, status, in flight.
 
 Run it alone: ``python -m tests.embed.remote_server --port 8181 --embedder hashing:64``.
 """
@@ -19,33 +20,21 @@ from __future__ import annotations
 
 import argparse
 import random
-import threading
 import time
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from tests.threaded_server import ThreadedServer
+from tests.threaded_server import Faults, ThreadedServer, add_fault_routes
 
 
-class ServerState:
+class ServerState(Faults):
     def __init__(self, embedder: Any, model: str):
+        super().__init__()
         self.embedder, self.model = embedder, model
-        self.lock = threading.Lock()
-        self.faults: dict[str, Any] = {}
-        self.log: list[dict[str, Any]] = []
         self.in_flight = 0
         self.rng = random.Random(7)
-
-    def take(self, name: str) -> dict[str, Any] | None:
-        """Consume one use of a counted fault."""
-        with self.lock:
-            fault = self.faults.get(name)
-            if not fault or fault.get("count", 0) <= 0:
-                return None
-            fault["count"] -= 1
-            return fault
 
 
 def create_app(embedder: Any, model: str = "test-embed") -> FastAPI:
@@ -53,19 +42,7 @@ def create_app(embedder: Any, model: str = "test-embed") -> FastAPI:
     app = FastAPI()
     app.state.embeddings = state
 
-    @app.post("/_control")
-    def control(faults: dict[str, Any]) -> dict[str, Any]:
-        with state.lock:
-            if faults.pop("reset", False):
-                state.faults.clear()
-                state.log.clear()
-            state.faults.update(faults)
-            return dict(state.faults)
-
-    @app.get("/_log")
-    def log() -> list[dict[str, Any]]:
-        with state.lock:
-            return list(state.log)
+    add_fault_routes(app, state)
 
     @app.post("/v1/embeddings")
     def embeddings(body: dict[str, Any], request: Request) -> JSONResponse:
