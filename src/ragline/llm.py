@@ -23,13 +23,18 @@ import os
 import random
 import threading
 import time
-import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from ragline.embed._resilience import CircuitBreaker, CircuitOpenError, base_url_problem, retry_after_seconds
+from ragline.embed._resilience import (
+    CircuitBreaker,
+    CircuitOpenError,
+    base_url_problem,
+    client_options,
+    retry_after_seconds,
+)
 from ragline.errors import ConfigError, LLMError
 from ragline.redact import redact
 
@@ -75,32 +80,8 @@ class LLMConfig:
 
     @classmethod
     def resolve(cls, model: str = "", **options: Any) -> LLMConfig:
-        if "api_key" in options:
-            raise ConfigError("the API key is never an argument: export it in the environment variable "
-                              "named by api_key_env (default OPENAI_API_KEY)")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in fields(cls)}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"unknown llm option(s) {sorted(unknown)}; valid: {sorted(known - {'model'})}")
-        values: dict[str, Any] = {"model": model or os.environ.get(ENV_PREFIX + "MODEL", "")}
-        for name in known - {"model"}:
-            raw = options.get(name)
-            if raw is None or raw == "":
-                raw = os.environ.get(ENV_PREFIX + name.upper())
-            if (raw is None or raw == "") and name == "base_url":
-                raw = os.environ.get("OPENAI_BASE_URL")
-            if raw is not None and raw != "":
-                values[name] = _convert(name, raw, hints[name])
-        return cls(**values)
-
-
-def _convert(name: str, raw: Any, hint: Any) -> Any:
-    target = ([t for t in typing.get_args(hint) if t is not type(None)] or [hint])[0]
-    try:
-        return raw if isinstance(raw, target) else target(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"llm option {name}={raw!r} is not a valid {target.__name__}") from exc
+        return cls(**client_options(cls, model, options, env_prefix=ENV_PREFIX, what="llm",
+                                    env_fallbacks={"base_url": "OPENAI_BASE_URL"}))
 
 
 @dataclass

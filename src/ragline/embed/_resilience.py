@@ -4,21 +4,26 @@
     limiter.acquire(tokens=812); ...; limiter.observe(response.headers)
 
 Pure policy objects with an injectable clock: they know nothing about HTTP beyond the names of
-the rate-limit headers, so each is tested on its own with a fake clock.
+the rate-limit headers, so each is tested on its own with a fake clock. Also what both
+OpenAI-compatible clients (this embedder, ``ragline.llm``) check and read the same way: the
+base URL (``base_url_problem``) and their options (``client_options``).
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import re
 import threading
 import time
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from ragline.errors import EmbedError
+from ragline.errors import ConfigError, EmbedError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -70,6 +75,40 @@ def base_url_problem(base_url: str, api_key_env: str) -> str | None:
         return ("base_url must not carry credentials; put the key in the environment variable "
                 f"named by api_key_env ({api_key_env})")
     return None
+
+
+def client_options(config: type, model: str, options: Mapping[str, Any], *, env_prefix: str, what: str,
+                   env_fallbacks: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The field values of an OpenAI-compatible client's config dataclass (the remote embedder's,
+    the chat client's): each from ``options``, else ``<env_prefix><FIELD>``, else the variable
+    ``env_fallbacks`` names, converted to the field's type; unknown options and an ``api_key``
+    are refused (the key only ever comes from the environment)."""
+    if "api_key" in options:
+        raise ConfigError("the API key is never an argument: export it in the environment variable "
+                          "named by api_key_env (default OPENAI_API_KEY)")
+    hints = typing.get_type_hints(config)
+    known = {f.name for f in fields(config)}
+    unknown = set(options) - known
+    if unknown:
+        raise ConfigError(f"unknown {what} option(s) {sorted(unknown)}; valid: {sorted(known - {'model'})}")
+    values: dict[str, Any] = {"model": model or os.environ.get(env_prefix + "MODEL", "")}
+    for name in sorted(known - {"model"}):
+        raw = options.get(name)
+        if raw is None or raw == "":
+            raw = os.environ.get(env_prefix + name.upper())
+        if (raw is None or raw == "") and name in (env_fallbacks or {}):
+            raw = os.environ.get((env_fallbacks or {})[name])
+        if raw is not None and raw != "":
+            values[name] = _convert(what, name, raw, hints[name])
+    return values
+
+
+def _convert(what: str, name: str, raw: Any, hint: Any) -> Any:
+    target = ([t for t in typing.get_args(hint) if t is not type(None)] or [hint])[0]
+    try:
+        return raw if isinstance(raw, target) else target(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} option {name}={raw!r} is not a valid {target.__name__}") from exc
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -18,11 +18,10 @@ import os
 import random
 import threading
 import time
-import typing
 from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ from ragline.embed._resilience import (
     CircuitOpenError,
     RateLimiter,
     base_url_problem,
+    client_options,
     retry_after_seconds,
 )
 from ragline.embed.base import l2_normalise
@@ -97,31 +97,7 @@ class RemoteConfig:
 
     @classmethod
     def resolve(cls, model: str = "", **options: Any) -> RemoteConfig:
-        if "api_key" in options:
-            raise ConfigError("the API key is never an argument: export it in the environment "
-                              "variable named by api_key_env (default OPENAI_API_KEY)")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in fields(cls)}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"unknown remote embedder option(s) {sorted(unknown)}; "
-                              f"valid: {sorted(known - {'model'})}")
-        values: dict[str, Any] = {"model": model or os.environ.get(ENV_PREFIX + "MODEL", "")}
-        for name in known - {"model"}:
-            raw = options.get(name, os.environ.get(ENV_PREFIX + name.upper()))
-            if raw is not None and raw != "":
-                values[name] = _convert(name, raw, hints[name])
-        return cls(**values)
-
-
-def _convert(name: str, raw: Any, hint: Any) -> Any:
-    kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    target = kinds[0]
-    try:
-        return target(raw) if not isinstance(raw, target) else raw
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"remote embedder option {name}={raw!r} is not a valid "
-                          f"{target.__name__}") from exc
+        return cls(**client_options(cls, model, options, env_prefix=ENV_PREFIX, what="remote embedder"))
 
 
 @dataclass
