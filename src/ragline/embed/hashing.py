@@ -12,10 +12,10 @@ import numpy as np
 
 from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
+from ragline.embed.tokenizer import ModelTokenizer, UsesModelTokenizer
 
 
-class HashingEmbedder:
+class HashingEmbedder(UsesModelTokenizer):
     def __init__(self, dim: int = 64, model: str = DEFAULT_MODEL):
         spec = resolve_model(model)
         self.model_id = f"hashing-{dim}"
@@ -26,21 +26,6 @@ class HashingEmbedder:
         self.calls = 0
         self.texts_embedded = 0
         self._vectors: np.ndarray | None = None
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.offsets(text)
-
-    def count(self, texts: list[str]) -> list[int]:
-        return self.tokenizer.count(texts)
-
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        return self.tokenizer.tokenize(texts)
-
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
-        return self.tokenizer.encode_ids(text)
-
-    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
-        return self.tokenizer.carry(text, ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1

@@ -20,7 +20,7 @@ import numpy as np
 from ragline.embed.base import l2_normalise, token_budget_batches
 from ragline.embed.device import CUDA, Placement, device_count, gpu_memory_bytes, physical_cores, select_placement
 from ragline.embed.model import DEFAULT_MODEL, ModelSpec, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
+from ragline.embed.tokenizer import ModelTokenizer, UsesModelTokenizer
 from ragline.embed.variants import RECIPE_VERSION, ensure_variant
 from ragline.errors import EmbedError
 
@@ -31,7 +31,7 @@ def _available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(UsesModelTokenizer):
     def __init__(self, model: str = DEFAULT_MODEL, *, precision: str | None = None, device: str = "auto",
                  threads: int | None = None, token_budget: int | None = None, max_batch: int | None = None,
                  onnx_path: str | Path | None = None):
@@ -69,29 +69,11 @@ class OnnxEmbedder:
             revision += f":{self.precision}.v{RECIPE_VERSION.get(self.precision, 1)}"
         return revision
 
-    # The tokenizer is the chunker's, so chunks are cut by the tokens the model really sees.
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.offsets(text)
-
-    def count(self, texts: list[str]) -> list[int]:
-        return self.tokenizer.count(texts)
-
     def providers(self) -> list[str]:
         return [p if isinstance(p, str) else p[0] for p in self.placement.providers]
 
     def model_path(self) -> Path:
         return self.onnx_path or ensure_variant(self.spec, self.precision)
-
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        """The chunker's texts with their token ids: ``embed`` then does not tokenize them again."""
-        return self.tokenizer.tokenize(texts)
-
-    # The chunker encodes each document once and slices the ids (see chunk.DocumentTokenizer).
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
-        return self.tokenizer.encode_ids(text)
-
-    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
-        return self.tokenizer.carry(text, ids)
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._session is None:

@@ -38,7 +38,7 @@ from ragline.embed._resilience import (
 )
 from ragline.embed.base import l2_normalise
 from ragline.embed.model import DEFAULT_MODEL, resolve_model
-from ragline.embed.tokenizer import ModelTokenizer, TokenizedText
+from ragline.embed.tokenizer import ModelTokenizer, UsesModelTokenizer
 from ragline.errors import ConfigError, EmbedError
 from ragline.redact import redact
 
@@ -115,7 +115,7 @@ class _Split:
     halves: tuple[list[int], list[int]]
 
 
-class RemoteEmbedder:
+class RemoteEmbedder(UsesModelTokenizer):
     """The ``Embedder`` protocol over HTTP. Construction is cheap and picklable; the HTTP client
     and the thread pool start on first use and ``close()`` stops them."""
 
@@ -160,24 +160,8 @@ class RemoteEmbedder:
     def __repr__(self) -> str:
         return f"RemoteEmbedder(model={self.model_id!r}, url={self.url!r})"
 
-    # ----- the Embedder protocol ----------------------------------------------------------
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.offsets(text)
-
-    def count(self, texts: list[str]) -> list[int]:
-        return self.tokenizer.count(texts)
-
-    # The chunker's texts carry their token ids (chunk.DocumentTokenizer), so counting a chunk
-    # here costs nothing; the server still receives plain text (TokenizedText is a str).
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        return self.tokenizer.tokenize(texts)
-
-    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
-        return self.tokenizer.encode_ids(text)
-
-    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
-        return self.tokenizer.carry(text, ids)
-
+    # ----- the Embedder protocol (tokenizer methods: UsesModelTokenizer; the server receives
+    # plain text, TokenizedText being a str) ---------------------------------------------
     @property
     def dim(self) -> int:
         if self._dim is None:

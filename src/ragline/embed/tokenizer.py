@@ -139,3 +139,27 @@ class ModelTokenizer:
         unk = getattr(self._encoder.model, "unk_token", None)
         return frozenset(i for i, token in self._encoder.get_added_tokens_decoder().items()
                          if token.special and token.content != unk)
+
+
+class UsesModelTokenizer:
+    """The Embedder protocol's tokenizer methods, for an embedder whose ``tokenizer`` is a
+    ``ModelTokenizer`` (ONNX, OpenVINO, hashing, remote): chunks are cut by the tokens the model
+    really sees, each document is encoded once (``encode_ids``, then ``carry`` per chunk), and
+    the chunks' texts carry their ids so ``embed`` does not tokenize them again."""
+
+    tokenizer: ModelTokenizer
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.offsets(text)
+
+    def count(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.count(texts)
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        return self.tokenizer.tokenize(texts)
+
+    def encode_ids(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray | None]:
+        return self.tokenizer.encode_ids(text)
+
+    def carry(self, text: str, ids: np.ndarray) -> TokenizedText:
+        return self.tokenizer.carry(text, ids)
