@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from ragline import metrics
 from ragline.answer import Answerer, Context
 from ragline.embed.base import Embedder
+from ragline.engine import Engine
 from ragline.ids import make_doc_id
 from ragline.serve import models as m
 from ragline.serve._admission import AdaptiveLimit, StaticLimit
@@ -36,6 +37,7 @@ from ragline.serve.keys import KEYS_NAMESPACE
 from ragline.serve.runtime import Runtime
 from ragline.serve.settings import ServeSettings
 from ragline.serve.uploads import PayloadTooLarge, clean_name, limited_request, upload_item
+from ragline.state.base import DocRecord
 
 T = TypeVar("T")
 STATIC = Path(__file__).parent / "static"
@@ -99,6 +101,13 @@ async def _call(runtime: Runtime, fn: Callable[[], T]) -> T:
         future.cancel()
         raise ApiError(504, "deadline_exceeded",
                        f"the request took longer than its deadline ({runtime.settings.deadline_s} s)") from None
+
+
+def _own_document(engine: Engine, namespace: str, doc_id: str) -> DocRecord | None:
+    """The ledger record of ``doc_id`` if it is this namespace's: a doc_id is a hash of
+    (namespace, uri), which proves it, whatever the ledger's own namespace filter does."""
+    record = engine.ledger.document(doc_id)
+    return record if record is not None and make_doc_id(namespace, record.uri) == doc_id else None
 
 
 def _routes(app: FastAPI, settings: ServeSettings) -> None:
@@ -248,9 +257,8 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
 
         def work() -> m.DocumentResponse | None:
             engine = runtime.engine(namespace)
-            record = engine.ledger.document(doc_id)
-            # A doc_id is a hash of (namespace, uri): this proves the record is this namespace's.
-            if record is None or make_doc_id(namespace, record.uri) != doc_id:
+            record = _own_document(engine, namespace, doc_id)
+            if record is None:
                 return None
             chunks = sorted(engine.store.get(list(record.chunk_ids)), key=lambda c: c.index)
             metadata = dict(chunks[0].metadata) if chunks else {}
@@ -271,8 +279,8 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
 
         def work() -> int | None:
             engine = runtime.write_engine(namespace)
-            record = engine.ledger.document(doc_id)
-            if record is None or make_doc_id(namespace, record.uri) != doc_id:
+            record = _own_document(engine, namespace, doc_id)
+            if record is None:
                 return None
             # A file that made only this document is forgotten too, so uploading it again restores it.
             whole_file = engine.ledger.count_documents_of_file(record.file_uri) <= 1
