@@ -9,26 +9,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragline.records import Hit
 
 
-class SearchRequest(BaseModel):
+class _Retrieval(BaseModel):
+    """What a search and an answer both retrieve with."""
+
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(default=10, ge=1, le=1000)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     filters: dict[str, Any] | list[Any] | None = Field(
         None, description="ragline's filter language as JSON (see ragline.store.filters)")
+
+
+class SearchRequest(_Retrieval):
+    k: int = Field(default=10, ge=1, le=1000)
     group_by: Literal["doc"] | None = None
     rerank: Literal["maxsim"] | None = None
 
 
-class AnswerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=4000)
+class AnswerRequest(_Retrieval):
     k: int = Field(default=8, ge=1, le=100)
-    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    filters: dict[str, Any] | list[Any] | None = Field(
-        None, description="ragline's filter language as JSON (see ragline.store.filters)")
     max_context_tokens: int | None = Field(None, ge=16, le=100_000)
 
 
