@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 SAMPLES = Path(__file__).parent.parent / "samples" / "corpus"
+
+
+def ragline_cli(*args: str, crash_at: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``ragline ARGS`` in a subprocess (offline, wide console), killed at the crash point
+    ``crash_at`` (``RAGLINE_CRASH_AT``, see ragline._faults) when one is given."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "1000"}
+    env.pop("RAGLINE_CRASH_AT", None)
+    if crash_at:
+        env["RAGLINE_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "ragline.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

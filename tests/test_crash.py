@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import ragline_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,15 +16,8 @@ EMBEDDER = "hashing:64"
 
 
 def ingest(corpus: Path, store: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("RAGLINE_CRASH_AT", None)
-    if crash_at:
-        env["RAGLINE_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "ragline.cli", "ingest", str(corpus), "--store", f"local:{store}",
-         "--embedder", EMBEDDER, "--json", "--max-tokens", "48", "--overlap", "8",
-         "--batch-chunks", "32"],
-        env=env, capture_output=True, text=True, timeout=300)
+    return ragline_cli("ingest", str(corpus), "--store", f"local:{store}", "--embedder", EMBEDDER, "--json",
+                       "--max-tokens", "48", "--overlap", "8", "--batch-chunks", "32", crash_at=crash_at)
 
 
 def snapshot(store: Path) -> tuple[list[tuple], list[tuple], int]:
@@ -37,8 +29,7 @@ def snapshot(store: Path) -> tuple[list[tuple], list[tuple], int]:
 
 
 def verify(store: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragline.cli", "verify", "--store", f"local:{store}",
-                           "--embedder", EMBEDDER, "--json"], capture_output=True, text=True, timeout=300)
+    return ragline_cli("verify", "--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,15 @@ orphans) and ledger, and ``verify`` is clean."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
-
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ragline_cli
 from tests.state.test_engine_postgres import _fresh
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -26,22 +23,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 EMBEDDER = "hashing:64"
 
 
-def _cli(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("RAGLINE_CRASH_AT", None)
-    if crash_at:
-        env["RAGLINE_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "ragline.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 def _ingest(corpus: Path, store: str, state: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    return _cli("ingest", str(corpus), "--store", store, "--state", state, "--embedder", EMBEDDER, "--json",
+    return ragline_cli("ingest", str(corpus), "--store", store, "--state", state, "--embedder", EMBEDDER, "--json",
                 "--max-tokens", "48", "--overlap", "8", "--batch-chunks", "32", crash_at=crash_at)
 
 
 def _verify(store: str, state: str) -> dict:
-    result = _cli("verify", "--store", store, "--state", state, "--json")
+    result = ragline_cli("verify", "--store", store, "--state", state, "--json")
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
+from tests.conftest import FIXTURES, ragline_cli
 
 from ragline.engine import Engine
 from ragline.state import read_meta
-from tests.conftest import FIXTURES
 
 EMBEDDER = "hashing:64"
 
@@ -58,17 +56,8 @@ def test_ingest_rerun_search_verify(tmp_path: Path, postgres_uri: str, hashing_e
     assert read_meta(postgres_uri, store, "other", "config") is None
 
 
-def _cli(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("RAGLINE_CRASH_AT", None)
-    if crash_at:
-        env["RAGLINE_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "ragline.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 def _ingest(store: Path, state: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    return _cli("ingest", str(FIXTURES), "--store", f"local:{store}", "--state", state, "--embedder", EMBEDDER,
+    return ragline_cli("ingest", str(FIXTURES), "--store", f"local:{store}", "--state", state, "--embedder", EMBEDDER,
                 "--json", "--max-tokens", "48", "--overlap", "8", "--batch-chunks", "32", crash_at=crash_at)
 
 
@@ -96,7 +85,7 @@ def test_kill_between_store_and_state_commit(crash_at: str, tmp_path: Path, post
     rerun = _ingest(tmp_path / "crashed", crashed_state)
     assert rerun.returncode == 0, rerun.stderr
     assert _snapshot(tmp_path / "crashed", crashed_state) == _snapshot(tmp_path / "clean", clean_state)
-    verify = _cli("verify", "--store", f"local:{tmp_path / 'crashed'}", "--state", crashed_state, "--json")
+    verify = ragline_cli("verify", "--store", f"local:{tmp_path / 'crashed'}", "--state", crashed_state, "--json")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert json.loads(verify.stdout)["drift"] == 0
 

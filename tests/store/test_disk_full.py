@@ -5,29 +5,21 @@ a run that never failed. Leftovers of a killed save are removed on the next open
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ragline.store.local import LocalStore
-from ragline.store.local._layout import uncommitted_segment_files
+from tests.conftest import ragline_cli
 from tests.store.contract import make_chunks, vectors_for
 from tests.store.mounts import remount, tmpfs
 
+from ragline.store.local import LocalStore
+from ragline.store.local._layout import uncommitted_segment_files
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EMBEDDER = "hashing:64"
-
-
-def ragline(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "1000"}
-    env.pop("RAGLINE_CRASH_AT", None)
-    return subprocess.run([sys.executable, "-m", "ragline.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def ingest(corpus: Path, store: Path) -> subprocess.CompletedProcess:
-    return ragline("ingest", str(corpus), "--store", f"local:{store}", "--embedder", EMBEDDER, "--json",
+    return ragline_cli("ingest", str(corpus), "--store", f"local:{store}", "--embedder", EMBEDDER, "--json",
                    "--parse-workers", "0")
 
 
@@ -81,7 +73,7 @@ def test_disk_full_fails_in_one_line_and_a_rerun_completes(tmp_path, corpus, cle
         again = ingest(corpus, store)
         assert again.returncode == 0, again.stderr[-3000:]
         assert json.loads(again.stdout)["failed"] == []
-        checked = ragline("verify", "--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
+        checked = ragline_cli("verify", "--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
         assert checked.returncode == 0 and json.loads(checked.stdout)["drift"] == 0, checked.stdout
         assert chunk_ids(store) == clean_run
         assert leftovers(store) == []
@@ -130,7 +122,7 @@ def test_disk_full_while_writing_the_derived_indexes(tmp_path, corpus, where):
         store = mount / "store"
         assert ingest(corpus, store).returncode == 0
         common = ("--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
-        expected = json.loads(ragline("search", "w17 w42", *common, "--mode", "hybrid").stdout)
+        expected = json.loads(ragline_cli("search", "w17 w42", *common, "--mode", "hybrid").stdout)
         index_dir = next(store.glob("index/*/"))
         ann_bytes = sum(p.stat().st_size for p in index_dir.glob("ann*"))
         bm25_bytes = sum(p.stat().st_size for p in (index_dir / "bm25").iterdir())
@@ -138,15 +130,15 @@ def test_disk_full_while_writing_the_derived_indexes(tmp_path, corpus, where):
             path.unlink()
         shutil.rmtree(index_dir / "bm25")
         filler = _fill(mount, ann_bytes // 2 if where == "ann" else ann_bytes + bm25_bytes // 3)
-        failed = ragline("search", "w17 w42", *common, "--mode", "hybrid")
+        failed = ragline_cli("search", "w17 w42", *common, "--mode", "hybrid")
         assert failed.returncode == 2, failed.stderr[-3000:]
         assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
         assert ("ANN" if where == "ann" else "BM25") in failed.stderr, failed.stderr
         assert leftovers(store) == []
         filler.unlink()
-        again = ragline("search", "w17 w42", *common, "--mode", "hybrid")
+        again = ragline_cli("search", "w17 w42", *common, "--mode", "hybrid")
         assert again.returncode == 0, again.stderr
         assert [h["chunk_id"] for h in json.loads(again.stdout)] == [h["chunk_id"] for h in expected]
-        checked = ragline("verify", "--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
+        checked = ragline_cli("verify", "--store", f"local:{store}", "--embedder", EMBEDDER, "--json")
         assert checked.returncode == 0 and json.loads(checked.stdout)["drift"] == 0, checked.stdout
         assert leftovers(store) == []
