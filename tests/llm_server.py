@@ -1,9 +1,9 @@
 """A real OpenAI-compatible chat-completions server for tests, with faults injected over HTTP.
 
     with ChatServer() as server:                                # uvicorn on 127.0.0.1:<free port>
-        httpx.post(server.url + "/_control", json={"fail": {"count": 2}})
+        server.control({"fail": {"count": 2}})
         open_llm("openai:test-chat", base_url=server.base_url).complete(messages)
-        log = httpx.get(server.url + "/_log").json()
+        log = server.requests_log()
 
 ``POST /v1/chat/completions`` answers deterministically from the prompt: it finds the numbered
 context blocks (lines starting ``[n]``) in the last user message and answers with the first words

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import FIXTURES
+from tests.llm_server import ChatServer, deterministic_answer
 
 from ragline.answer import Answerer, cited_numbers, pack
 from ragline.errors import LLMError, QueryError
 from ragline.llm import open_llm
-from tests.conftest import FIXTURES
-from tests.llm_server import ChatServer, deterministic_answer
 
 QUESTION = "what does killall do to processes"
 
@@ -49,7 +49,7 @@ def engine(store):
 
 @pytest.fixture()
 def llm(chat):
-    httpx.post(chat.url + "/_control", json={"reset": True}).raise_for_status()
+    chat.control({"reset": True})
     client = open_llm("openai:test-chat", base_url=chat.base_url, backoff_base=0.01, max_attempts=2)
     yield client
     client.close()
@@ -63,7 +63,7 @@ def test_events_come_in_order_and_done_names_the_citations_used(engine, llm, cha
     assert [c["n"] for c in citations] == list(range(1, len(citations) + 1))
     assert len(citations) >= 2
     text = "".join(e.data["text"] for e in events if e.event == "token")
-    prompt = httpx.get(chat.url + "/_log").json()[-1]["messages"][-1]["content"]
+    prompt = chat.requests_log()[-1]["messages"][-1]["content"]
     assert text == deterministic_answer(prompt)  # the server answered from what we packed
     assert events[-1].data["cited"] == [1, 2]
     assert events[-1].data["usage"]["completion_tokens"] == len(text.split())
@@ -106,16 +106,16 @@ def test_a_tiny_budget_sends_no_passage_and_the_model_says_so(engine, llm):
 
 
 def test_chat_failures_become_one_coded_error_event(engine, llm, chat):
-    httpx.post(chat.url + "/_control", json={"fail": {"count": 5, "status": 502}}).raise_for_status()
+    chat.control({"fail": {"count": 5, "status": 502}})
     events = list(Answerer(engine, llm, k=3).stream(QUESTION))
     assert [e.event for e in events] == ["citations", "error"]
     assert events[-1].data["code"] == "llm_unavailable"
-    httpx.post(chat.url + "/_control", json={"reset": True, "break_stream": {"count": 1, "after": 2}})
+    chat.control({"reset": True, "break_stream": {"count": 1, "after": 2}})
     events = list(Answerer(engine, llm, k=3).stream(QUESTION))
     assert [e.event for e in events] == ["citations", "token", "token", "error"]
     assert events[-1].data["code"] == "llm_stream_broken"
     with pytest.raises(LLMError):
-        httpx.post(chat.url + "/_control", json={"break_stream": {"count": 1, "after": 1}})
+        chat.control({"break_stream": {"count": 1, "after": 1}})
         Answerer(engine, llm, k=3).answer(QUESTION)
 
 
@@ -164,7 +164,7 @@ def test_cli_answer_streams_and_lists_sources(store, chat, llm):
     both = subprocess.run([*command, "--base-url", "http://127.0.0.1:9/v1"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert both.returncode == 2 and "old name of --llm-base-url" in " ".join(both.stderr.split())
-    httpx.post(chat.url + "/_control", json={"fail": {"count": 20, "status": 500}})
+    chat.control({"fail": {"count": 20, "status": 500}})
     failed = subprocess.run(command + ["--json"], env={**env, "RAGLINE_LLM_MAX_ATTEMPTS": "1"},
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 3 and "llm_unavailable" in failed.stderr

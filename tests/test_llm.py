@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
-import httpx
 import pytest
+from tests.llm_server import ChatServer, deterministic_answer
 
 from ragline.errors import ConfigError, LLMError
 from ragline.llm import ChatClient, LLMConfig, Usage, open_llm
-from tests.llm_server import ChatServer, deterministic_answer
 
 PROMPT = "Context passages:\n\n[1] a.md\nalpha beta gamma delta epsilon zeta eta\n\n[2] b.md\nthe second one\n"
 MESSAGES = [{"role": "system", "content": "cite"}, {"role": "user", "content": PROMPT}]
@@ -27,12 +26,9 @@ def server():
 
 @pytest.fixture()
 def faults(server):
-    httpx.post(server.url + "/_control", json={"reset": True}).raise_for_status()
+    server.control({"reset": True})
 
-    def set_faults(**values):
-        httpx.post(server.url + "/_control", json=values).raise_for_status()
-
-    return set_faults
+    return lambda **values: server.control(values)
 
 
 @pytest.fixture()
@@ -49,9 +45,6 @@ def client(server, faults):
         llm.close()
 
 
-def log(server) -> list[dict]:
-    return httpx.get(server.url + "/_log").json()
-
 
 def test_streams_the_answer_piece_by_piece_with_usage(server, client):
     usage = Usage()
@@ -60,14 +53,14 @@ def test_streams_the_answer_piece_by_piece_with_usage(server, client):
     assert "".join(pieces) == deterministic_answer(PROMPT)
     assert "[1]" in "".join(pieces) and "[2]" in "".join(pieces)
     assert usage.completion_tokens == len(deterministic_answer(PROMPT).split())
-    assert log(server)[-1]["stream"] is True
+    assert server.requests_log()[-1]["stream"] is True
 
 
 def test_5xx_is_retried_before_the_first_token(server, client, faults):
     faults(fail={"count": 2, "status": 503})
     llm = client()
     assert llm.complete(MESSAGES) == deterministic_answer(PROMPT)
-    assert [entry["status"] for entry in log(server)] == [503, 503, 200]
+    assert [entry["status"] for entry in server.requests_log()] == [503, 503, 200]
     assert llm.stats["retries"] == 2
 
 
@@ -76,7 +69,7 @@ def test_429_waits_for_retry_after(server, client, faults):
     started = time.monotonic()
     assert client(backoff_base=0).complete(MESSAGES) == deterministic_answer(PROMPT)
     assert time.monotonic() - started >= 0.4
-    assert [entry["status"] for entry in log(server)] == [429, 200]
+    assert [entry["status"] for entry in server.requests_log()] == [429, 200]
 
 
 def test_a_retry_after_longer_than_allowed_fails_at_once_with_its_code(server, client, faults):
@@ -86,7 +79,7 @@ def test_a_retry_after_longer_than_allowed_fails_at_once_with_its_code(server, c
         client(max_retry_after=1).complete(MESSAGES)
     assert caught.value.code == "llm_rate_limited"
     assert time.monotonic() - started < 5
-    assert len(log(server)) == 1
+    assert len(server.requests_log()) == 1
 
 
 def test_retries_are_bounded_and_end_in_a_coded_error(server, client, faults):
@@ -95,7 +88,7 @@ def test_retries_are_bounded_and_end_in_a_coded_error(server, client, faults):
         client(max_attempts=3).complete(MESSAGES)
     assert caught.value.code == "llm_unavailable"
     assert "3 attempt" in str(caught.value)
-    assert len(log(server)) == 3
+    assert len(server.requests_log()) == 3
 
 
 def test_a_slow_server_times_out_then_succeeds_on_retry(server, client, faults):
@@ -120,7 +113,7 @@ def test_a_stream_broken_after_tokens_is_an_error_not_a_silent_retry(server, cli
             received.append(piece)
     assert caught.value.code == "llm_stream_broken"
     assert len(received) == 3
-    assert len(log(server)) == 1  # the tokens already went out: no second request
+    assert len(server.requests_log()) == 1  # the tokens already went out: no second request
 
 
 def test_a_stream_that_stalls_mid_answer_is_broken(server, client, faults):
@@ -138,7 +131,7 @@ def test_a_refused_request_is_not_retried(server, client):
     finally:
         llm.close()
     assert caught.value.code == "llm_refused" and "404" in str(caught.value)
-    assert len(log(server)) == 1
+    assert len(server.requests_log()) == 1
 
 
 def test_the_key_is_sent_but_never_shown(server, client, faults, monkeypatch, caplog):
@@ -146,11 +139,11 @@ def test_the_key_is_sent_but_never_shown(server, client, faults, monkeypatch, ca
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     llm = client()
     assert llm.complete(MESSAGES)
-    assert log(server)[-1]["authorization"] == f"Bearer {KEY}"
+    assert server.requests_log()[-1]["authorization"] == f"Bearer {KEY}"
     faults(reject_key={"count": 1})
     with pytest.raises(LLMError) as caught:
         llm.complete(MESSAGES)
-    assert log(server)[-1]["status"] == 401  # the server echoed the key in its body...
+    assert server.requests_log()[-1]["status"] == 401  # the server echoed the key in its body...
     for shown in (str(caught.value), repr(caught.value), repr(llm), str(llm.describe())):
         assert KEY not in shown and KEY[:12] not in shown  # ...and it is redacted everywhere
     assert caught.value.code == "llm_refused" and "OPENAI_API_KEY" in str(caught.value)
@@ -166,7 +159,7 @@ def test_the_breaker_opens_after_repeated_failures(server, client, faults):
     with pytest.raises(LLMError) as caught:
         llm.complete(MESSAGES)
     assert caught.value.code == "llm_unavailable" and "circuit breaker open" in str(caught.value)
-    assert len(log(server)) == 2  # the third call never reached the server
+    assert len(server.requests_log()) == 2  # the third call never reached the server
 
 
 def test_settings_resolve_like_the_remote_embedder(monkeypatch):

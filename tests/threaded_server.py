@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -44,6 +45,15 @@ class ThreadedServer:
                 raise RuntimeError(f"the test {self.name} did not start")
             time.sleep(0.01)
         return self
+
+    def control(self, faults: dict[str, Any]) -> None:
+        """``POST /_control`` (a server with ``add_fault_routes``): set faults, or ``reset``."""
+        httpx.post(self.url + "/_control", json=faults).raise_for_status()
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        """``GET /_log``: every request the server saw since the last reset."""
+        log: list[dict[str, Any]] = httpx.get(self.url + "/_log").json()
+        return log
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True

@@ -1,9 +1,9 @@
 """A real OpenAI-compatible embeddings server for tests, with faults injected over HTTP.
 
     with EmbeddingServer(HashingEmbedder(64)) as server:      # uvicorn on 127.0.0.1:<free port>
-        httpx.post(server.url + "/_control", json={"rate_limit": {"count": 2, "retry_after": "1"}})
+        server.control({"rate_limit": {"count": 2, "retry_after": "1"}})
         open_embedder("openai:test-embed", base_url=server.base_url).embed(["a", "b"])
-        log = httpx.get(server.url + "/_log").json()
+        log = server.requests_log()
 
 ``POST /v1/embeddings`` embeds with the local embedder it was given, answers in a shuffled order
 (clients must sort by ``index``) and scales each vector by 3 (clients must normalise).

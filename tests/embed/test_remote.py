@@ -7,21 +7,27 @@ import pickle
 import socket
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
-import httpx
 import numpy as np
 import pytest
-
-from ragline.embed import open_embedder
-from ragline.embed._resilience import (AimdConcurrency, BreakerState, CircuitBreaker,
-                                       CircuitOpenError, RateLimiter, TokenBucket, parse_duration,
-                                       parse_retry_after)
-from ragline.embed.remote import RemoteConfig, RemoteEmbedder
-from ragline.errors import ConfigError, EmbedError
 from tests.conftest import FIXTURES
 from tests.embed.remote_server import EmbeddingServer
+
+from ragline.embed import open_embedder
+from ragline.embed._resilience import (
+    AimdConcurrency,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpenError,
+    RateLimiter,
+    TokenBucket,
+    parse_duration,
+    parse_retry_after,
+)
+from ragline.embed.remote import RemoteConfig, RemoteEmbedder
+from ragline.errors import ConfigError, EmbedError
 
 TEXTS = [f"document {i}: " + " ".join(["alpha", "beta", "gamma", "delta"][: 1 + i % 4] * (1 + i % 5))
          for i in range(48)]
@@ -36,16 +42,10 @@ def server(hashing_embedder):
 @pytest.fixture()
 def faults(server):
     """Set faults on the server for this test; the log and faults start empty."""
-    httpx.post(server.url + "/_control", json={"reset": True}).raise_for_status()
+    server.control({"reset": True})
 
-    def set_faults(**values):
-        httpx.post(server.url + "/_control", json=values).raise_for_status()
+    return lambda **values: server.control(values)
 
-    return set_faults
-
-
-def server_log(server) -> list[dict]:
-    return httpx.get(server.url + "/_log").json()
 
 
 def delivered(log: list[dict]) -> Counter:
@@ -78,7 +78,7 @@ def test_every_input_gets_its_own_vector_once(server, faults, make_client, hashi
     client = make_client(max_inputs_per_request=5, request_tokens=40)
     vectors = client.embed(TEXTS)
     assert_own_vectors(vectors, TEXTS, hashing_embedder)
-    log = server_log(server)
+    log = server.requests_log()
     assert delivered(log) == Counter(TEXTS)  # every input sent and answered exactly once
     assert len(log) > len(TEXTS) // 5 and all(len(e["inputs"]) <= 5 for e in log)
     assert client.dim == hashing_embedder.dim  # learnt from the first response
@@ -91,7 +91,7 @@ def test_requests_run_concurrently_and_keep_order(server, faults, make_client, h
     vectors = client.embed(TEXTS[:16])
     elapsed = time.perf_counter() - started
     assert_own_vectors(vectors, TEXTS[:16], hashing_embedder)
-    assert max(e["in_flight"] for e in server_log(server)) >= 3
+    assert max(e["in_flight"] for e in server.requests_log()) >= 3
     assert elapsed < 8 * 0.1  # 8 requests of 0.1 s each, not one after the other
 
 
@@ -109,7 +109,7 @@ def test_413_splits_batches_in_halves(server, faults, make_client, hashing_embed
     client = make_client(max_inputs_per_request=16)
     vectors = client.embed(TEXTS[:40])
     assert_own_vectors(vectors, TEXTS[:40], hashing_embedder)
-    log = server_log(server)
+    log = server.requests_log()
     too_large = [e for e in log if e["status"] == 413]
     assert too_large and all(len(e["inputs"]) > 3 for e in too_large)
     assert {len(e["inputs"]) for e in too_large} >= {16, 8, 4}  # halved, then halved again
@@ -137,17 +137,17 @@ def test_429_retry_after_seconds_is_honoured(server, faults, make_client, hashin
     client = make_client(concurrency=1)
     vectors = client.embed(TEXTS[:3])
     assert_own_vectors(vectors, TEXTS[:3], hashing_embedder)
-    log = server_log(server)
+    log = server.requests_log()
     assert [e["status"] for e in log] == [429, 200]
     assert gap_after_429(log) >= 0.95
     assert client.stats["server_waits"] == 1
 
 
 def test_429_retry_after_http_date_is_honoured(server, faults, make_client):
-    when = datetime.fromtimestamp(int(time.time()) + 2, tz=timezone.utc)
+    when = datetime.fromtimestamp(int(time.time()) + 2, tz=UTC)
     faults(rate_limit={"count": 1, "retry_after": format_datetime(when, usegmt=True)})
     make_client(concurrency=1).embed(TEXTS[:3])
-    log = server_log(server)
+    log = server.requests_log()
     assert [e["status"] for e in log] == [429, 200]
     assert log[1]["t"] >= when.timestamp() - 0.05
 
@@ -156,7 +156,7 @@ def test_429_without_retry_after_waits_for_the_ratelimit_reset(server, faults, m
     faults(rate_limit={"count": 1, "headers": {"x-ratelimit-remaining-requests": "0",
                                                "x-ratelimit-reset-requests": "1s"}})
     make_client(concurrency=1).embed(TEXTS[:3])
-    log = server_log(server)
+    log = server.requests_log()
     assert [e["status"] for e in log] == [429, 200]
     assert gap_after_429(log) >= 0.95
 
@@ -168,7 +168,7 @@ def test_exhausted_ratelimit_headers_on_success_pause_the_next_request(server, f
                                                     f"x-ratelimit-reset-{kind}": reset}})
     client = make_client(concurrency=1, max_inputs_per_request=2)
     client.embed(TEXTS[:4])
-    log = server_log(server)
+    log = server.requests_log()
     assert [e["status"] for e in log] == [200, 200]
     assert log[1]["t"] - log[0]["t"] >= 0.85
 
@@ -182,7 +182,7 @@ def test_aimd_halves_concurrency_on_429_then_grows_back(server, faults, make_cli
     history = client.concurrency.history
     assert history[:2] == [8, 4]  # one halving for the burst of 429s from one window
     assert client.concurrency.limit > min(history)  # additive increase after runs of successes
-    assert client.statuses[429] == 3 and delivered(server_log(server)) == Counter(TEXTS)
+    assert client.statuses[429] == 3 and delivered(server.requests_log()) == Counter(TEXTS)
 
 
 # ----- timeouts, 5xx, connection errors, the breaker ------------------------------------------
@@ -206,7 +206,7 @@ def test_retries_are_bounded(server, faults, make_client):
     faults(fail={"count": 100, "status": 500})
     with pytest.raises(EmbedError, match="after 3 attempts.*HTTP 500"):
         make_client(max_attempts=3, breaker_threshold=10).embed(TEXTS[:2])
-    assert len(server_log(server)) == 3
+    assert len(server.requests_log()) == 3
 
 
 def test_breaker_opens_fails_fast_and_closes_after_cooldown(server, faults, make_client,
@@ -216,11 +216,11 @@ def test_breaker_opens_fails_fast_and_closes_after_cooldown(server, faults, make
     with pytest.raises(EmbedError, match=r"circuit breaker open .* 3 consecutive failures "
                                          r"\(last: HTTP 500.*in \d\.\d s"):
         client.embed(TEXTS[:2])
-    assert len(server_log(server)) == 3  # opened after 3 failures, the 4th attempt never left
+    assert len(server.requests_log()) == 3  # opened after 3 failures, the 4th attempt never left
     started = time.perf_counter()
     with pytest.raises(CircuitOpenError):
         client.embed(TEXTS[:2])
-    assert time.perf_counter() - started < 0.2 and len(server_log(server)) == 3
+    assert time.perf_counter() - started < 0.2 and len(server.requests_log()) == 3
     faults(reset=True)
     time.sleep(1.05)
     assert_own_vectors(client.embed(TEXTS[:2]), TEXTS[:2], hashing_embedder)
@@ -243,7 +243,7 @@ def test_client_errors_are_not_retried(server, faults, make_client):
     client = open_embedder("openai:no-such-model", base_url=server.base_url)
     with pytest.raises(EmbedError, match="HTTP 404.*no-such-model"):
         client.embed(["a"])
-    assert len(server_log(server)) == 1
+    assert len(server.requests_log()) == 1
 
 
 def test_api_key_comes_from_the_named_environment_variable(server, faults, make_client,
@@ -252,7 +252,7 @@ def test_api_key_comes_from_the_named_environment_variable(server, faults, make_
     make_client(api_key_env="MY_EMBED_KEY").embed(["a"])
     monkeypatch.delenv("MY_EMBED_KEY")
     make_client(api_key_env="MY_EMBED_KEY").embed(["b"])
-    assert [e["authorization"] for e in server_log(server)] == ["Bearer sk-test-123", None]
+    assert [e["authorization"] for e in server.requests_log()] == ["Bearer sk-test-123", None]
 
 
 # ----- the real model over HTTP ----------------------------------------------------------------
@@ -291,7 +291,7 @@ def test_engine_ingest_through_faulty_server_stores_every_chunk_once(server, fau
     faults(max_inputs=3, rate_limit={"count": 3, "retry_after": "0.2"},
            fail={"count": 2, "status": 502})
     faulty_report, faulty_rows, faulty_ids, faulty_vectors = ingest(tmp_path / "faulty")
-    faulty_log = server_log(server)
+    faulty_log = server.requests_log()
     faults(reset=True)
     clean_report, _, clean_ids, clean_vectors = ingest(tmp_path / "clean")
 
@@ -478,7 +478,7 @@ def test_cli_ingest_and_search_through_the_remote_embedder(server, faults, tmp_p
     assert not report["failed"] and report["chunks_written"] == report["chunks_embedded"] > 10
     hits = ragline("search", "the zen of python", "--mode", "dense", "-k", "3")  # reopens from the store
     assert len(hits) == 3
-    log = server_log(server)
+    log = server.requests_log()
     assert {e["authorization"] for e in log} == {"Bearer sk-cli"} and 413 in {e["status"] for e in log}
     assert sum(len(e["inputs"]) for e in log if e["status"] == 200) == report["chunks_embedded"] + 1
 
@@ -495,7 +495,7 @@ def test_a_key_echoed_by_the_server_is_redacted_from_the_error(server, faults, m
     message = str(raised.value)
     assert "HTTP 401" in message and "Incorrect API key provided: [REDACTED]" in message
     assert KEY not in message and KEY[:12] not in message and "Authorization: [REDACTED]" in message
-    assert server_log(server)[0]["authorization"] == f"Bearer {KEY}"  # the server did get it
+    assert server.requests_log()[0]["authorization"] == f"Bearer {KEY}"  # the server did get it
 
 
 def test_a_key_echoed_on_retries_never_reaches_the_report_ledger_or_dead_letters(server, faults, tmp_path,

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.llm_server import ChatServer
 from tests.serve.conftest import bearer, wait_job
 
@@ -35,7 +34,7 @@ def chat():
 
 @pytest.fixture()
 def llm_env(chat, monkeypatch):
-    httpx.post(chat.url + "/_control", json={"reset": True}).raise_for_status()
+    chat.control({"reset": True})
     monkeypatch.setenv("RAGLINE_LLM_BACKOFF_BASE", "0.01")
     monkeypatch.setenv("RAGLINE_LLM_MAX_ATTEMPTS", "2")
     return chat
@@ -64,8 +63,8 @@ def test_citations_then_tokens_then_done_from_the_tenants_own_chunks(make_client
     with make_client(api_keys=KEYS, llm="openai:test-chat", llm_base_url=chat.base_url) as client:
         for tenant, headers in (("tenant-a", A), ("tenant-b", B)):
             _ingest(client, headers, RECORDS[tenant])
-        for tenant, headers, own, other in (("tenant-a", A, "alpha", "bravo"), ("tenant-b", B, "bravo", "alpha")):
-            logged = len(httpx.get(chat.url + "/_log").json())
+        for headers, own, other in ((A, "alpha", "bravo"), (B, "bravo", "alpha")):
+            logged = len(chat.requests_log())
             events = _events(client.post("/v1/answer", json={"query": QUESTION, "k": 6}, headers=headers))
             kinds = [kind for kind, _ in events]
             assert kinds[0] == "citations" and kinds[-1] == "done", kinds
@@ -82,7 +81,7 @@ def test_citations_then_tokens_then_done_from_the_tenants_own_chunks(make_client
                 foreign = B if headers is A else A
                 assert client.get(f"/v1/documents/{citation['doc_id']}", headers=foreign).status_code == 404
             # What the chat model was shown holds this tenant's passages and none of the other's.
-            requests = httpx.get(chat.url + "/_log").json()[logged:]
+            requests = chat.requests_log()[logged:]
             assert len(requests) == 1
             prompt = json.dumps(requests[0]["messages"])
             assert own in prompt and other not in prompt
@@ -101,18 +100,18 @@ def test_chat_server_failure_is_an_error_event_and_a_bad_query_is_json(make_clie
     chat = llm_env
     with make_client(api_keys=KEYS, llm="openai:test-chat", llm_base_url=chat.base_url) as client:
         _ingest(client, A, RECORDS["tenant-a"])
-        httpx.post(chat.url + "/_control", json={"fail": {"count": 2, "status": 503}}).raise_for_status()
+        chat.control({"fail": {"count": 2, "status": 503}})
         events = _events(client.post("/v1/answer", json={"query": QUESTION}, headers=A))
         assert [kind for kind, _ in events] == ["citations", "error"]
         assert events[-1][1]["code"] == "llm_unavailable"
         assert "token" not in [kind for kind, _ in events]
         # A query the engine refuses is a JSON 400 before any event (and before the chat model).
-        logged = len(httpx.get(chat.url + "/_log").json())
+        logged = len(chat.requests_log())
         bad = client.post("/v1/answer", json={"query": "   "}, headers=A)
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
         bad_filter = client.post("/v1/answer", json={"query": QUESTION, "filters": {"year": {"between": 1}}}, headers=A)
         assert bad_filter.status_code == 400 and bad_filter.json()["error"]["code"] == "bad_request"
-        assert len(httpx.get(chat.url + "/_log").json()) == logged
+        assert len(chat.requests_log()) == logged
         # The server recovers once the chat server does.
         recovered = _events(client.post("/v1/answer", json={"query": QUESTION}, headers=A))
         assert recovered[-1][0] == "done"

@@ -177,6 +177,6 @@ def test_answer_panel_streams_an_answer_with_linked_citations(tmp_path: Path, br
         assert links and all(link.text.startswith("[") for link in links)
         assert "cites [1]" in find(By.ID, "answer-status").text
         # The chat server saw the uploaded text in its prompt, so the answer came from this tenant's chunks.
-        prompts = [str(entry) for entry in httpx.get(chat.url + "/_log").json()]
+        prompts = [str(entry) for entry in chat.requests_log()]
         assert any("honking" in prompt for prompt in prompts)
         browser.save_screenshot(str(ARTIFACT.with_name("web-answer.png")))
