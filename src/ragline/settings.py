@@ -149,8 +149,8 @@ class ServeSection(_Section):
     deadline_s: float = Field(default=10.0, gt=0)
     # Threads that run searches (Engine calls are synchronous); a micro-batch is at most this big,
     # since each query waits for its vector on its thread: 64 (as max_in_flight) lets a batch fill
-    # to batch_max. Uncached hybrid at concurrency 64: 16 threads gave batches of 7.7 on average and
-    # 109 QPS, 64 threads batches of 30 and 152 QPS (README "Serving benchmark").
+    # to batch_max. Uncached hybrid at concurrency 64, one 2-thread model: 16 threads gave batches
+    # of 7.7 on average and 109 QPS, 64 threads batches of 30 and 152 QPS (README "Serving benchmark").
     search_threads: int = Field(default=64, ge=1, le=512)
     # Uploads: bytes of one request body (checked while it streams in), and files per request.
     max_upload_bytes: int = Field(default=20 * 2**20, ge=1)
